@@ -1,0 +1,92 @@
+"""Content-addressed embedding cache.
+
+Key = sha256(image bytes) + hash of the backbone's ``embedding_identity()``.
+Entries are ``.npy`` files (no pickling), written atomically via rename.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .hashing import config_hash
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("SKINBENCH_CACHE", Path.home() / ".cache" / "skinbench"))
+
+
+class EmbeddingCache:
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self.dir = self.root / "embeddings"
+
+    @staticmethod
+    def backbone_key(identity: dict) -> str:
+        return config_hash(identity, 24)
+
+    def _path(self, backbone_key: str, image_digest: str) -> Path:
+        return self.dir / backbone_key / image_digest[:2] / f"{image_digest}.npy"
+
+    def get(self, backbone_key: str, image_digest: str) -> np.ndarray | None:
+        path = self._path(backbone_key, image_digest)
+        try:
+            return np.load(path, allow_pickle=False)
+        except (FileNotFoundError, ValueError, OSError):
+            return None
+
+    def put(self, backbone_key: str, image_digest: str, vector: np.ndarray) -> None:
+        _atomic_write(self._path(backbone_key, image_digest),
+                      lambda fh: np.save(fh, np.asarray(vector, dtype=np.float32), allow_pickle=False))
+
+    def write_identity(self, backbone_key: str, identity: dict) -> None:
+        """Keep a readable description next to each backbone's entries for ``cache info``."""
+        import json
+
+        folder = self.dir / backbone_key
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / "identity.json"
+        if not target.exists():
+            text = json.dumps(identity, indent=2, sort_keys=True, default=str)
+            _atomic_write(target, lambda fh: fh.write(text.encode()))
+
+    def info(self) -> list[dict]:
+        import json
+
+        rows = []
+        if not self.dir.exists():
+            return rows
+        for folder in sorted(p for p in self.dir.iterdir() if p.is_dir()):
+            ident_file = folder / "identity.json"
+            ident = json.loads(ident_file.read_text()) if ident_file.exists() else {}
+            files = list(folder.glob("*/*.npy"))
+            rows.append({
+                "key": folder.name, "backbone": ident.get("name", "?"), "entries": len(files),
+                "bytes": sum(f.stat().st_size for f in files),
+            })
+        return rows
+
+    def clear(self, backbone: str | None = None) -> int:
+        """Remove all entries, or only those of one backbone name; returns folders removed."""
+        removed = 0
+        for row in self.info():
+            if backbone is None or row["backbone"] == backbone:
+                shutil.rmtree(self.dir / row["key"])
+                removed += 1
+        return removed
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write to a temporary file in the same folder, then rename: readers never see a torn file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

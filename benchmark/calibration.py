@@ -1,0 +1,79 @@
+"""Post-hoc decisions fitted on the validation part: temperature and binary threshold.
+
+One implementation shared by every head (seed 000: "temperature T fitted on
+validation", "binary threshold tuned on validation, grid 0.2-0.8").
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.metrics import f1_score
+
+DEFAULT_THRESHOLDS = np.round(np.arange(0.2, 0.81, 0.05), 2)
+TEMPERATURE_BOUNDS = (0.05, 20.0)
+"""A tiny or one-class validation part can drive the NLL optimum to T -> 0 or infinity;
+the bounds keep the fitted probabilities finite and usable."""
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Macro-F1 over the classes seen in either array; 0 for empty input."""
+    if len(y_true) == 0:
+        return 0.0
+    return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+
+
+def apply_threshold(proba: np.ndarray, threshold: float) -> np.ndarray:
+    """Binary decisions: class 1 where P(class 1) >= threshold.
+
+    ``proba`` is either (n, 2) class probabilities or (n,) positive-class probabilities.
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    positive = proba[:, 1] if proba.ndim == 2 else proba
+    return (positive >= threshold).astype(np.int64)
+
+
+def tune_binary_threshold(proba_pos: np.ndarray, y: np.ndarray, grid: np.ndarray = DEFAULT_THRESHOLDS) -> float:
+    """The grid threshold with the best macro-F1 on (proba_pos, y).
+
+    Ties go to the threshold nearest 0.5, so a flat validation curve (tiny val parts
+    are common) does not push the decision to an extreme of the grid.
+    """
+    proba_pos, y = np.asarray(proba_pos, dtype=np.float64), np.asarray(y)
+    if len(y) == 0:
+        return 0.5
+    scores = np.array([macro_f1(y, apply_threshold(proba_pos, t)) for t in grid])
+    best = np.flatnonzero(np.isclose(scores, scores.max()))
+    return float(grid[best[np.argmin(np.abs(np.asarray(grid)[best] - 0.5))]])
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray, max_iter: int = 100) -> float:
+    """Temperature T minimising the NLL of softmax(logits / T) on (logits, y) (Guo et al., 2017).
+
+    Optimises log T with LBFGS so T stays positive; returns 1.0 when there is nothing to fit.
+    """
+    if len(y) == 0:
+        return 1.0
+    z = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
+    target = torch.as_tensor(np.asarray(y), dtype=torch.long)
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimiser.zero_grad()
+        loss = torch.nn.functional.cross_entropy(z / log_t.exp(), target)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    temperature = float(log_t.detach().exp())
+    if not np.isfinite(temperature):
+        return 1.0
+    return float(np.clip(temperature, *TEMPERATURE_BOUNDS))
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of logits / temperature, numerically stable."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)

@@ -1,0 +1,56 @@
+"""Where a torch backbone runs and at which precision.
+
+Device and precision are runtime choices: they change embeddings only at
+rounding level, so they are kept out of cache keys (see ``embedding_identity``).
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from .api import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then CPU; an unavailable explicit choice is an error."""
+    base = str(name).split(":")[0]
+    if base not in DEVICES:
+        raise ConfigError(f"device '{name}' is unknown; use one of {', '.join(DEVICES)} (cuda:N is accepted)")
+    if base == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if base == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' was requested but CUDA is not available; use device: auto or cpu")
+    if base == "mps" and not _mps_available():
+        raise ConfigError(f"device '{name}' was requested but Apple MPS is not available; use device: auto or cpu")
+    return torch.device(name)
+
+
+def _mps_available() -> bool:
+    return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for plain fp32. ``auto`` means bf16 (else fp16) on CUDA, fp32 elsewhere."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision '{precision}' is unknown; use one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return _DTYPES.get(precision)
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """Mixed precision on ``device`` when ``dtype`` is set, otherwise a no-op context."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)

@@ -1,0 +1,31 @@
+"""Image I/O with errors that name the file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from .api import DataError
+
+
+def load_rgb(path: str | Path) -> Image.Image:
+    """Open an image as RGB; a missing or corrupt file raises :class:`DataError` naming it."""
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except FileNotFoundError:
+        raise DataError([f"{path}: image file is missing"]) from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise DataError([f"{path}: image cannot be read ({exc.__class__.__name__}: {exc})"]) from None
+
+
+def image_problem(path: str | Path) -> str | None:
+    """Return a description of what is wrong with an image file, or None if it decodes."""
+    try:
+        with Image.open(path) as img:
+            img.verify()
+        return None
+    except FileNotFoundError:
+        return "image file is missing"
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        return f"image cannot be read ({exc.__class__.__name__})"

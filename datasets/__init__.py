@@ -1,0 +1,1 @@
+"""Built-in dataset plugins (importable as ``skinbench.datasets``; never shadows Hugging Face ``datasets``)."""

@@ -1,0 +1,243 @@
+"""What every file-backed dataset plugin shares: reading CSVs, collecting problems, assembling tasks.
+
+Not a plugin itself (the leading underscore keeps the registry from loading it). Plugins
+collect every problem they find in a :class:`Problems` and raise one
+:class:`~skinbench.api.DataError` at the end, so a user fixes a dataset in one pass.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from skinbench.api import ConfigError, DataError, Dataset, Task
+from skinbench.hashing import file_digest
+
+logger = logging.getLogger("skinbench.datasets")
+
+MISSING_IMAGE_POLICIES = ("error", "skip")
+COMMON_PARAMS: dict[str, Any] = {
+    "root": "",
+    "missing_images": "error",
+    "merge_identical_images": True,
+}
+"""``missing_images``: 'error' reports every missing file; 'skip' drops those rows and counts them.
+``merge_identical_images``: put rows whose image files have identical bytes into one group."""
+
+
+class Problems:
+    """An ordered set of problem messages (one missing image used by two tasks is reported once)."""
+
+    def __init__(self) -> None:
+        self._messages: dict[str, None] = {}
+
+    def add(self, message: str) -> None:
+        self._messages.setdefault(message)
+
+    def __bool__(self) -> bool:
+        return bool(self._messages)
+
+    def raise_if_any(self) -> None:
+        if self._messages:
+            raise DataError(list(self._messages))
+
+
+def csv_lines(table: pd.DataFrame) -> pd.Series:
+    """1-based line number of each data row, counting the header as line 1 (as editors show it).
+
+    Exact for CSVs without line breaks inside quoted cells, which is true of every dataset here."""
+    return pd.Series(np.arange(len(table)) + 2, index=table.index)
+
+
+def row_origins(path: Path, table: pd.DataFrame, id_column: str | None = None) -> pd.Series:
+    """'<file> line N (<id_column> X)' for each row, used to point every problem at its source."""
+    origins = f"{path} line " + csv_lines(table).astype(str)
+    if id_column and id_column in table.columns:
+        origins = origins + f" ({id_column} " + table[id_column] + ")"
+    return origins
+
+
+def read_csv(path: Path, problems: Problems, hint: str) -> pd.DataFrame | None:
+    """Read every cell as a string ('' when empty), so long ids keep all their digits.
+
+    Returns None (and records a problem with ``hint`` on how to fix it) when the file is unusable."""
+    if not path.is_file():
+        problems.add(f"{path}: file not found; {hint}")
+        return None
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        problems.add(f"{path}: cannot be read as CSV ({exc.__class__.__name__}: {exc})")
+        return None
+
+
+def has_columns(table: pd.DataFrame, required: Iterable[str], path: Path, problems: Problems) -> bool:
+    """Record one problem listing every missing column next to the columns that are present."""
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        present = ", ".join(table.columns) or "(none)"
+        problems.add(f"{path}: missing column(s) {', '.join(missing)}; present columns: {present}")
+    return not missing
+
+
+def duplicated_ids(table: pd.DataFrame, column: str, path: Path, problems: Problems) -> None:
+    """Record every row whose id repeats an earlier row's id."""
+    lines = csv_lines(table)
+    for index in table.index[table[column].duplicated()]:
+        problems.add(f"{path} line {lines[index]}: {column} {table.at[index, column]!r} appears more than once; "
+                     "keep one row per id")
+
+
+def index_images_by_stem(folders: Iterable[Path]) -> dict[str, Path]:
+    """Map file name without extension to file, so ids resolve whatever extension was downloaded."""
+    index: dict[str, Path] = {}
+    for folder in folders:
+        if folder.is_dir():
+            for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+                if entry.is_file():
+                    index.setdefault(Path(entry.name).stem, Path(entry.path).resolve())
+    return index
+
+
+def linked_groups(groups: pd.Series, *links: pd.Series) -> pd.Series:
+    """Group ids after joining every pair of groups that share a non-empty link value.
+
+    Links are e.g. image content digests or source URLs: two cases that contain the same
+    image file must land on the same side of a split. Connected components over the
+    bipartite graph (group, link value) is the union-find. A merged group is named by its
+    smallest member id, so names do not depend on row order."""
+    nodes: dict[tuple, int] = {}
+
+    def node(key: tuple) -> int:
+        return nodes.setdefault(key, len(nodes))
+
+    group_nodes = [node(("group", g)) for g in groups]
+    edges = [(g, node((k, value)))
+             for k, link in enumerate(links)
+             for g, value in zip(group_nodes, link) if isinstance(value, str) and value]
+    rows, cols = zip(*edges) if edges else ((), ())
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(nodes), len(nodes)))
+    _, component = connected_components(graph, directed=False)
+    row_component = pd.Series(component[group_nodes], index=groups.index)
+    smallest = groups.groupby(row_component).transform("min")
+    return smallest.astype(str)
+
+
+def content_digests(images: pd.Series) -> pd.Series:
+    """sha256 of each image file (memoised by the core, which hashes the same files for its cache)."""
+    return images.map(file_digest)
+
+
+class FileDataset(Dataset):
+    """Base of the built-in datasets that read a folder: parameter checks and task assembly."""
+
+    params: dict[str, Any] = dict(COMMON_PARAMS)
+
+    def __init__(self, **overrides: Any):
+        super().__init__(**overrides)
+        if self.config["missing_images"] not in MISSING_IMAGE_POLICIES:
+            raise ConfigError(f"dataset '{self.name}': missing_images must be one of "
+                              f"{', '.join(MISSING_IMAGE_POLICIES)}, not {self.config['missing_images']!r}")
+
+    def chosen(self, param: str, allowed: Iterable[str]) -> list[str]:
+        """The values of a list parameter (e.g. ``tasks``), each checked against ``allowed``."""
+        values = list(self.config[param])
+        unknown = [v for v in values if v not in allowed]
+        if unknown or not values:
+            raise ConfigError(f"dataset '{self.name}': {param} must list one or more of {list(allowed)}; "
+                              f"got {values}")
+        return values
+
+    def choice(self, param: str, allowed: Iterable[str]) -> str:
+        """The value of a single-choice parameter, checked against ``allowed``."""
+        allowed = list(allowed)
+        if self.config[param] not in allowed:
+            raise ConfigError(f"dataset '{self.name}': {param} must be one of {allowed}; got {self.config[param]!r}")
+        return self.config[param]
+
+    def root_dir(self) -> Path:
+        """The dataset folder; an unset or absent folder is a configuration error."""
+        root = str(self.config["root"] or "")
+        if not root:
+            raise ConfigError(f"dataset '{self.name}': set params.root to the folder that holds the dataset")
+        path = Path(root).expanduser().resolve()
+        if not path.is_dir():
+            raise ConfigError(f"dataset '{self.name}': root {path} is not a folder; set params.root to the dataset folder")
+        return path
+
+    def assemble(self, task: str, classes: list, samples: pd.DataFrame, problems: Problems, *,
+                 excluded: dict[str, int] | None = None, ordinal: bool = False, description: str = "",
+                 drop_empty_classes: bool = False) -> Task:
+        """Check images and labels of one task's rows and build the :class:`Task`.
+
+        ``samples`` holds ``image`` (absolute path), ``label``, ``group``, optional metadata and
+        ``origin`` (where each row came from, for messages; ``label_origin`` too where labels
+        come from another file). ``excluded`` counts rows dropped by
+        documented rules; it is extended here and reported in the description and the log.
+        ``drop_empty_classes`` is for fixed scales (skin tone 1-10) where a gap is no error: such
+        classes are removed from ``classes`` and named in the description."""
+        excluded = dict(excluded or {})
+        samples = self._checked_images(samples, problems, excluded)
+        if drop_empty_classes:
+            empty = [c for c in classes if c not in set(samples["label"])]
+            classes = [c for c in classes if c not in empty]
+            description += f" Scale values without samples, left out of the classes: {empty}." if empty else ""
+        self._check_labels(task, classes, samples, problems)
+        if self.config["merge_identical_images"] and len(samples):
+            before = samples["group"].nunique()
+            samples = samples.assign(group=linked_groups(samples["group"], content_digests(samples["image"])))
+            merged = before - samples["group"].nunique()
+            if merged:
+                description += f" {merged} group(s) were merged into others because they share identical image files."
+        description += _exclusion_note(excluded)
+        if any(excluded.values()):
+            logger.info("dataset %s, task %s:%s", self.name, task, _exclusion_note(excluded))
+        samples = samples.drop(columns=["origin", "label_origin"], errors="ignore").reset_index(drop=True)
+        return Task(dataset=self.name, name=task, classes=list(classes), samples=samples,
+                    ordinal=ordinal, description=description.strip())
+
+    def _checked_images(self, samples: pd.DataFrame, problems: Problems, excluded: dict[str, int]) -> pd.DataFrame:
+        present = samples["image"].map(os.path.isfile)
+        if self.config["missing_images"] == "skip":
+            excluded["image file missing"] = excluded.get("image file missing", 0) + int((~present).sum())
+            return samples[present]
+        for origin, image in zip(samples["origin"][~present], samples["image"][~present]):
+            problems.add(f"{origin}: image file not found: {image}; download it, fix the path, "
+                         "or set missing_images: skip to leave such rows out")
+        return samples
+
+    def _check_labels(self, task: str, classes: list, samples: pd.DataFrame, problems: Problems) -> None:
+        known = samples["label"].isin(classes)
+        origins = samples["label_origin"] if "label_origin" in samples else samples["origin"]
+        for origin, label in zip(origins[~known], samples["label"][~known]):
+            problems.add(f"{origin}: label {label!r} of task '{task}' is not one of the classes "
+                         f"{classes}; correct the value or the declared classes")
+        if samples.empty:
+            problems.add(f"dataset '{self.name}', task '{task}': no samples left after filtering; "
+                         "check the files and the parameters")
+            return
+        counts = samples["label"].value_counts()
+        for cls in classes:
+            if counts.get(cls, 0) == 0:
+                problems.add(f"dataset '{self.name}', task '{task}': class {cls!r} has no samples; "
+                             "remove it from the classes or add images of it")
+
+
+def _exclusion_note(excluded: dict[str, int]) -> str:
+    parts = [f"{n} {reason}" for reason, n in excluded.items() if n]
+    return f" Rows left out: {'; '.join(parts)}." if parts else ""
+
+
+def optional_text(table: pd.DataFrame, column: str, missing: Iterable[str] = ("",)) -> pd.Series:
+    """A metadata column as strings with unknowns as None (None rows drop out of subgroup tables);
+    all None where the dataset copy lacks the column."""
+    if column not in table.columns:
+        return pd.Series(None, index=table.index, dtype=object)
+    missing = set(missing)
+    return table[column].map(lambda v: None if v.strip() in missing else v.strip()).astype(object)

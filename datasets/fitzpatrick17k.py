@@ -1,0 +1,82 @@
+"""Fitzpatrick17k clinical atlas images (Groh et al. 2021): 3-, 9- and 114-way diagnosis labels."""
+from __future__ import annotations
+
+import pandas as pd
+
+from skinbench.api import Task
+from skinbench.hookspecs import hookimpl
+
+from ._common import COMMON_PARAMS, FileDataset, Problems, has_columns, index_images_by_stem, linked_groups, \
+    optional_text, read_csv, row_origins
+
+DECLARED_CLASSES = {
+    "three_partition_label": ["non-neoplastic", "benign", "malignant"],
+    "nine_partition_label": ["inflammatory", "malignant epidermal", "genodermatoses", "benign dermal",
+                             "benign epidermal", "malignant melanoma", "benign melanocyte",
+                             "malignant cutaneous lymphoma", "malignant dermal"],
+}
+LABEL_COLUMNS = (*DECLARED_CLASSES, "label")  # 'label' = the 114 fine-grained conditions
+SKIN_TONE_COLUMNS = ("fitzpatrick_scale", "fitzpatrick_centaur")
+
+
+class Fitzpatrick17k(FileDataset):
+    """Fitzpatrick17k: one task per label column; groups join rows sharing md5hash, url or image bytes."""
+
+    name = "fitzpatrick17k"
+    params = {
+        **COMMON_PARAMS,
+        "csv": "fitzpatrick17k.csv",
+        "images_dir": "images",  # files named <md5hash> with any extension (.jpg from most download scripts)
+        "tasks": ["three_partition_label", "nine_partition_label"],
+        "skin_tone": "fitzpatrick_scale",
+        "exclude_qc": ["3 Wrongly labelled"],
+    }
+    meta = {
+        "license": "CC BY-NC-SA 3.0",
+        "citation": "Groh M, Harris C, Soenksen L, et al. Evaluating deep neural networks trained on clinical images "
+                    "in dermatology with the Fitzpatrick 17k dataset. CVPR Workshops 2021.",
+        "url": "https://github.com/mattgroh/fitzpatrick17k",
+        "notes": "No patient, case or lesion id exists. Group = connected rows sharing md5hash, source url or "
+                 "identical image bytes; near-duplicates that differ in bytes (resized copies) are not joined. "
+                 "Rows whose qc is listed in exclude_qc are left out and counted.",
+    }
+
+    def tasks(self) -> list[Task]:
+        names = self.chosen("tasks", LABEL_COLUMNS)
+        skin_tone = self.choice("skin_tone", SKIN_TONE_COLUMNS)
+        root = self.root_dir()
+        path = root / self.config["csv"]
+        problems = Problems()
+        table = read_csv(path, problems, "set params.csv to fitzpatrick17k.csv from github.com/mattgroh/fitzpatrick17k")
+        if table is None or not has_columns(table, ["md5hash", "url", "qc", skin_tone, *names], path, problems):
+            problems.raise_if_any()
+        excluded_qc = table["qc"].isin(self.config["exclude_qc"])
+        table = table[~excluded_qc]
+        images = index_images_by_stem([root / self.config["images_dir"]])
+        samples = pd.DataFrame({
+            "image": [str(images.get(h, root / self.config["images_dir"] / f"{h}.jpg")) for h in table["md5hash"]],
+            "group": linked_groups(table["md5hash"], table["url"]),
+            "skin_tone": optional_text(table, skin_tone, ("", "-1")),
+            "origin": row_origins(path, table, "md5hash"),
+        })
+        excluded = {"rows with qc in exclude_qc": int(excluded_qc.sum())}
+        tasks = [self._task(name, table, samples, excluded, problems) for name in names]
+        problems.raise_if_any()
+        return tasks
+
+    def _task(self, name: str, table: pd.DataFrame, samples: pd.DataFrame, excluded: dict[str, int],
+              problems: Problems) -> Task:
+        labelled = table[name] != ""
+        return self.assemble(name, self._classes(name, table), samples[labelled].assign(label=table[name][labelled]),
+                             problems, excluded={**excluded, f"rows with an empty {name}": int((~labelled).sum())},
+                             description=f"Fitzpatrick17k {name}. {self.meta['notes']}")
+
+    @staticmethod
+    def _classes(name: str, table: pd.DataFrame) -> list[str]:
+        """Declared class order for the partitions; the 114 conditions in alphabetical order."""
+        return DECLARED_CLASSES.get(name) or sorted(set(table[name]) - {""})
+
+
+@hookimpl
+def skinbench_datasets():
+    return [Fitzpatrick17k]

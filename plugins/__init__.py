@@ -1,0 +1,1 @@
+"""Built-in backbone, augmenter and head plugins, one per file."""

@@ -1,0 +1,25 @@
+"""The real-only baseline: no synthetic images."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from skinbench.api import Augmenter, Task
+from skinbench.hookspecs import hookimpl
+
+
+class NoAugmenter(Augmenter):
+    """Real images only (the thesis's 'R' regime)."""
+
+    name = "none"
+    params = {}
+    meta = {"license": "Apache-2.0"}
+
+    def augment(self, train: pd.DataFrame, task: Task, seed: int, workdir: Path) -> pd.DataFrame:
+        return train.iloc[0:0].copy()
+
+
+@hookimpl
+def skinbench_augmenters():
+    return [NoAugmenter]

@@ -1,0 +1,29 @@
+"""Stable Diffusion text-to-image augmentation (seed 003's text-to-image mode).
+
+Images come from the class prompt alone; the real image of the bucket is only the
+bookkeeping source (its patient id, and the reference for the quality metrics).
+"""
+from __future__ import annotations
+
+from PIL import Image
+
+from skinbench.hookspecs import hookimpl
+from skinbench.plugins.augmenters._stable_diffusion import COMMON_PARAMS, Job, StableDiffusionAugmenter
+
+
+class StableDiffusionText2Img(StableDiffusionAugmenter):
+    """Stable Diffusion text-to-image from the task and class prompt."""
+
+    name = "sd-text2img"
+    mode = "text2img"
+    pipeline_class = "StableDiffusionPipeline"
+    params = dict(COMMON_PARAMS)
+
+    def mode_inputs(self, batch: list[Job], sources: list[Image.Image]) -> dict:
+        side = self.config["resolution"]
+        return {"height": side, "width": side}
+
+
+@hookimpl
+def skinbench_augmenters():
+    return [StableDiffusionText2Img]

@@ -1,0 +1,66 @@
+"""A weight-free baseline: colour, gradient and texture statistics any foundation model must beat."""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from skimage.color import rgb2lab
+from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
+
+from skinbench.api import Backbone
+from skinbench.hookspecs import hookimpl
+from skinbench.quality import specular_coverage
+
+LBP_POINTS = 8
+
+
+class HandcraftedBackbone(Backbone):
+    """CIELAB colour statistics, gradient/texture statistics and specular coverage (no weights)."""
+
+    name = "handcrafted"
+    params = {"size": 128, "delta_b": 15, "tau_v": 80}
+    meta = {"license": "Apache-2.0", "pretraining_data": [],
+            "citation": "seed 000 eq. 4.4-4.5 (specular coverage)"}
+
+    def embed(self, images) -> np.ndarray:
+        return np.stack([self.features(img) for img in images]).astype(np.float32)
+
+    def features(self, image) -> np.ndarray:
+        size = self.config["size"]
+        rgb = np.asarray(image.convert("RGB").resize((size, size)), dtype=np.uint8)
+        return np.concatenate([self.colour(rgb), self.gradients(rgb), self.texture(rgb),
+                               [specular_coverage(rgb, self.config["delta_b"], self.config["tau_v"])]])
+
+    @staticmethod
+    def colour(rgb: np.ndarray) -> np.ndarray:
+        """Per-channel Lab mean, std and percentiles, plus dark- and bright-spot fractions."""
+        lab = rgb2lab(rgb).reshape(-1, 3)
+        stats = [lab.mean(0), lab.std(0), *np.percentile(lab, [5, 50, 95], axis=0)]
+        light = lab[:, 0]
+        spots = [(light < light.mean() - k * light.std()).mean() for k in (1.0, 1.5, 2.0)]
+        highlights = [(light > light.mean() + k * light.std()).mean() for k in (1.5, 2.0)]
+        return np.concatenate([*stats, spots, highlights])
+
+    @staticmethod
+    def gradients(rgb: np.ndarray) -> np.ndarray:
+        """Sobel magnitude statistics and Laplacian variance (sharpness, fine lines)."""
+        grey = rgb.mean(-1)
+        magnitude = np.hypot(ndimage.sobel(grey, 0), ndimage.sobel(grey, 1))
+        laplace = ndimage.laplace(grey)
+        smooth = ndimage.gaussian_filter(grey, 2)
+        return np.array([magnitude.mean(), magnitude.std(), np.percentile(magnitude, 90),
+                         laplace.var(), np.abs(grey - smooth).mean()])
+
+    @staticmethod
+    def texture(rgb: np.ndarray) -> np.ndarray:
+        """Uniform LBP histogram and grey-level co-occurrence properties."""
+        grey = (rgb.mean(-1)).astype(np.uint8)
+        lbp = local_binary_pattern(grey, LBP_POINTS, 1, method="uniform")
+        hist = np.bincount(lbp.astype(int).ravel(), minlength=LBP_POINTS + 2) / lbp.size
+        glcm = graycomatrix(grey // 8, distances=[1, 3], angles=[0, np.pi / 2], levels=32, symmetric=True, normed=True)
+        props = [graycoprops(glcm, p).mean() for p in ("contrast", "homogeneity", "energy", "correlation")]
+        return np.concatenate([hist, props])
+
+
+@hookimpl
+def skinbench_backbones():
+    return [HandcraftedBackbone]

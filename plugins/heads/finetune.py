@@ -1,0 +1,354 @@
+"""Two-phase fine-tuning of a torch backbone with a StrongHead (seed 000, section 4.3.2, Table 4.2).
+
+Warm-up trains the head on a frozen encoder; fine-tuning then unfreezes the last
+blocks. Validation (with TTA) picks the best epoch and stops early; a temperature
+and, for binary tasks, a decision threshold are then fitted on validation.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, WeightedRandomSampler
+from torchvision import transforms
+from tqdm.auto import tqdm
+
+from skinbench.api import ConfigError, Head, Part, PluginError, Prediction
+from skinbench.calibration import apply_threshold, fit_temperature, macro_f1, softmax, tune_binary_threshold
+from skinbench.devices import autocast, resolve_device, resolve_precision
+from skinbench.hookspecs import hookimpl
+from skinbench.images import load_rgb
+from skinbench.plugins.backbones._torch_base import Preprocess
+from skinbench.plugins.heads._torch_utils import balanced_class_weights, grad_scaler, seeded_generator
+
+
+class FineTuneHead(Head):
+    """Fine-tunes the backbone's last blocks with a cosine StrongHead, TTA, temperature and threshold."""
+
+    name = "finetune"
+    needs_images = True
+    params = {
+        "image_size": 224,            # CROP_TO
+        "resize": 384,                # RESIZE_TO (shorter side)
+        "crop_scale": [0.85, 1.0],
+        "head_width": 1024,
+        "head_dropout": 0.35,
+        "head_blocks": 2,
+        "cosine_scale": [16.0, 30.0],
+        "minority_fraction": 0.45,    # binary: share of the minority class per batch
+        "jitter_p_minority": 0.8,     # binary: photometric jitter probability by class
+        "jitter_p_majority": 0.2,
+        "label_smoothing_binary": 0.05,
+        "label_smoothing_multiclass": 0.0,
+        "warmup_epochs": 3,
+        "warmup_lr": 3e-4,
+        "finetune_epochs": 15,
+        "finetune_lr": 3e-5,
+        "weight_decay": 2e-4,
+        "unfreeze_blocks": 6,
+        "grad_clip": 1.0,
+        "patience": 5,
+        "batch_size": 8,
+        "tta": True,
+        "device": "auto",             # auto | cpu | cuda[:N] | mps
+        "precision": "auto",          # auto (bf16/fp16 autocast on CUDA, fp32 elsewhere) | fp32 | fp16 | bf16
+        "num_workers": 0,
+        "progress": True,
+    }
+    meta = {
+        "license": "Apache-2.0",
+        "citation": "Seed 000 thesis, section 4.3.2 / Table 4.2 (PanDerm-L and DINOv2-L fine-tuning recipe)",
+    }
+
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        if self.config["resize"] < self.config["image_size"]:
+            raise ConfigError(f"head 'finetune': resize ({self.config['resize']}) must be at least "
+                              f"image_size ({self.config['image_size']}) so crops fit inside the image")
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, train: Part, val: Part, n_classes: int, seed: int, backbone=None) -> None:
+        cfg = self.config
+        if backbone is None or not hasattr(backbone, "torch_module"):
+            kind = "no backbone" if backbone is None else f"backbone '{backbone.name}'"
+            raise PluginError(f"head 'finetune' needs a torch backbone exposing torch_module(), "
+                              f"feature_dim and data_config(); got {kind}")
+        self.device = resolve_device(cfg["device"])
+        self.amp_dtype = resolve_precision(cfg["precision"], self.device)
+        generator = seeded_generator(seed)
+        self.views = ImageViews(backbone.data_config(), cfg)
+        encoder = copy.deepcopy(backbone.torch_module())  # the runner's backbone stays untouched
+        head = StrongHead(backbone.feature_dim, n_classes, cfg["head_width"], cfg["head_dropout"],
+                          cfg["head_blocks"], tuple(cfg["cosine_scale"]))
+        # fp32 master weights even if the backbone holds fp16 ones; autocast does mixed precision
+        self.net = nn.Sequential(encoder, head).to(self.device, torch.float32)
+        self.tail = trainable_tail(encoder, cfg["unfreeze_blocks"])
+        train_images, val_images = self._load(train.paths, "train"), self._load(val.paths, "val")
+        self._check_input_size(backbone, train_images[:1])
+
+        binary = n_classes == 2
+        loader = self._train_loader(train_images, train.y, n_classes, generator)
+        loss_fn = nn.CrossEntropyLoss(
+            weight=None if binary else balanced_class_weights(train.y, n_classes).to(self.device),
+            label_smoothing=cfg["label_smoothing_binary" if binary else "label_smoothing_multiclass"],
+        )
+        self.net[0].requires_grad_(False)
+        best = BestWeights([head, *self.tail])
+        # warm-up keeps its best epoch but never stops early; patience applies to fine-tuning
+        self._run_phase("warm-up", [head], cfg["warmup_lr"], cfg["warmup_epochs"], math.inf,
+                        loader, loss_fn, val_images, val.y, best)
+        self._run_phase("fine-tune", [head, *self.tail], cfg["finetune_lr"], cfg["finetune_epochs"], cfg["patience"],
+                        loader, loss_fn, val_images, val.y, best)
+        best.restore()
+
+        val_logits = self._logits(val_images)
+        self.temperature = fit_temperature(val_logits, val.y)
+        self.threshold = (tune_binary_threshold(softmax(val_logits, self.temperature)[:, 1], val.y)
+                          if binary and len(val) else None)
+
+    def _run_phase(self, phase, modules, lr, epochs, patience, loader, loss_fn, val_images, val_y, best) -> None:
+        """Train ``modules`` for up to ``epochs``, stopping after ``patience`` epochs without a better val score."""
+        cfg = self.config
+        best.epochs_since_best = 0
+        for module in modules:
+            module.requires_grad_(True)
+        params = [p for m in modules for p in m.parameters()]
+        optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=cfg["weight_decay"])
+        scaler = grad_scaler(self.device, self.amp_dtype)
+        with tqdm(total=epochs, desc=f"finetune {phase}", unit="epoch", disable=not cfg["progress"], leave=False) as bar:
+            for _ in range(epochs):
+                self._set_train_mode(modules)
+                for images, targets in loader:
+                    self._step(images, targets, params, loss_fn, optimiser, scaler)
+                bar.update()
+                if len(val_y) == 0:
+                    continue  # nothing to select on: keep the last epoch
+                score = macro_f1(val_y, self._logits(val_images).argmax(axis=1))
+                best.offer(score)
+                bar.set_postfix(val_macro_f1=f"{score:.3f}", best=f"{best.score:.3f}")
+                if best.epochs_since_best >= patience:
+                    break
+
+    def _step(self, images, targets, params, loss_fn, optimiser, scaler) -> None:
+        images, targets = images.to(self.device), targets.to(self.device)
+        optimiser.zero_grad(set_to_none=True)
+        with autocast(self.device, self.amp_dtype):
+            logits = self.net(images)
+        scaler.scale(loss_fn(logits.float(), targets)).backward()
+        scaler.unscale_(optimiser)
+        nn.utils.clip_grad_norm_(params, self.config["grad_clip"])
+        scaler.step(optimiser)
+        scaler.update()
+
+    def _set_train_mode(self, modules) -> None:
+        """Only trained modules run in train mode, so frozen normalisation statistics stay fixed."""
+        self.net.eval()
+        for module in modules:
+            module.train()
+
+    def _train_loader(self, images, y, n_classes, generator) -> DataLoader:
+        cfg = self.config
+        y = np.asarray(y, dtype=np.int64)
+        counts = np.bincount(y, minlength=n_classes)
+        binary_with_both = n_classes == 2 and counts.min() > 0
+        jitter_p = np.zeros(n_classes)
+        sampler = None
+        if binary_with_both:
+            minority = int(np.argmin(counts))
+            jitter_p[:] = cfg["jitter_p_majority"]
+            jitter_p[minority] = cfg["jitter_p_minority"]
+            sampler = minority_sampler(y, minority, cfg["minority_fraction"], generator)
+        dataset = TrainImages(images, y, self.views, jitter_p)
+        # a trailing batch of one breaks BatchNorm layers in CNN encoders
+        drop_last = len(images) > cfg["batch_size"]
+        return DataLoader(dataset, batch_size=cfg["batch_size"], sampler=sampler, shuffle=sampler is None,
+                          generator=generator, drop_last=drop_last, num_workers=cfg["num_workers"])
+
+    # ------------------------------------------------------------- predict
+    def predict(self, part: Part) -> Prediction:
+        proba = softmax(self._logits(self._load(part.paths, "predict")), self.temperature)
+        labels = apply_threshold(proba, self.threshold) if self.threshold is not None else proba.argmax(axis=1)
+        return Prediction(proba=proba, labels=labels)
+
+    def _logits(self, images: list) -> np.ndarray:
+        """Per-image logits, averaged over the TTA views (FiveCrop x hflip, or one centre crop)."""
+        self.net.eval()
+        n_classes = self.net[1].classifier.weight.shape[0]
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(images), self.config["batch_size"]):
+                batch = torch.stack([self.views.evaluation(img) for img in images[start:start + self.config["batch_size"]]])
+                views = batch.shape[1] if batch.ndim == 5 else 1
+                with autocast(self.device, self.amp_dtype):
+                    logits = self.net(batch.reshape(-1, *batch.shape[-3:]).to(self.device))
+                out.append(logits.float().reshape(len(batch), views, -1).mean(dim=1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, n_classes), np.float32)
+
+    def _load(self, paths, what: str) -> list:
+        """Decode and resize every image once; per-epoch augmentation then works on small images."""
+        bar = tqdm(paths, desc=f"finetune load {what}", unit="img", disable=not self.config["progress"], leave=False)
+        return [self.views.resize(load_rgb(p)) for p in bar]
+
+    def _check_input_size(self, backbone, images) -> None:
+        """Fail early, with the fix, when the encoder rejects the configured crop size."""
+        try:
+            self._logits(images)
+        except (RuntimeError, AssertionError) as exc:
+            raise PluginError(
+                f"head 'finetune': backbone '{backbone.name}' failed on {self.config['image_size']}px crops ({exc}); "
+                f"set the head's image_size to the backbone's input size {backbone.data_config().get('input_size')}"
+            ) from exc
+
+
+class ImageViews:
+    """The backbone's native normalisation with the thesis's resize/crop/flip and TTA views."""
+
+    def __init__(self, data_config: dict, cfg: dict):
+        interpolation = transforms.InterpolationMode(data_config.get("interpolation", "bicubic"))
+        size = cfg["image_size"]
+        self.resize = transforms.Resize(cfg["resize"], interpolation=interpolation)
+        self.augment = transforms.Compose([
+            transforms.RandomResizedCrop(size, scale=tuple(cfg["crop_scale"]), interpolation=interpolation),
+            transforms.RandomHorizontalFlip(),
+        ])
+        self.jitter = transforms.Compose([
+            transforms.ColorJitter(brightness=0.3, contrast=0.3),
+            transforms.RandomAdjustSharpness(sharpness_factor=2.0, p=0.5),
+            transforms.GaussianBlur(kernel_size=3, sigma=(0.1, 1.5)),
+        ])
+        self.to_tensor = transforms.Compose([
+            transforms.ToTensor(), transforms.Normalize(data_config["mean"], data_config["std"]),
+        ])
+        # (3, H, W) centre crop, or (10, 3, H, W) FiveCrop + mirrors: the backbones' own eval views
+        self.evaluation = Preprocess(cfg["resize"], size, interpolation.value, data_config["mean"],
+                                     data_config["std"], cfg["tta"])
+
+    def training(self, image, jitter_p: float) -> torch.Tensor:
+        image = self.augment(image)
+        if jitter_p > 0 and torch.rand(()) < jitter_p:
+            image = self.jitter(image)
+        return self.to_tensor(image)
+
+
+class TrainImages(torch.utils.data.Dataset):
+    def __init__(self, images: list, y: np.ndarray, views: ImageViews, jitter_p: np.ndarray):
+        self.images, self.y, self.views, self.jitter_p = images, y, views, jitter_p
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        label = int(self.y[i])
+        return self.views.training(self.images[i], float(self.jitter_p[label])), label
+
+
+def minority_sampler(y: np.ndarray, minority: int, fraction: float, generator) -> WeightedRandomSampler:
+    """Draws (with replacement) so that about ``fraction`` of each batch is the minority class."""
+    is_minority = y == minority
+    weights = np.where(is_minority, fraction / is_minority.sum(), (1 - fraction) / (~is_minority).sum())
+    return WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), num_samples=len(y),
+                                 replacement=True, generator=generator)
+
+
+# ------------------------------------------------------------------ head
+class ResidualMLPBlock(nn.Module):
+    """Pre-norm residual MLP block: x + Dropout(Linear(GELU(Linear(LayerNorm(x)))))."""
+
+    def __init__(self, width: int, dropout: float):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width), nn.GELU(),
+                                 nn.Linear(width, width), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mlp(x)
+
+
+class CosineClassifier(nn.Module):
+    """Logits s * cos(feature, class weight); s is learnable but bounded to ``scale_range``
+    (sigmoid reparametrisation), which keeps the softmax neither flat nor saturated."""
+
+    def __init__(self, width: int, n_classes: int, scale_range: tuple[float, float]):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_classes, width))
+        nn.init.xavier_uniform_(self.weight)
+        self.scale_logit = nn.Parameter(torch.zeros(()))
+        self.low, self.high = scale_range
+
+    def scale(self) -> torch.Tensor:
+        return self.low + (self.high - self.low) * torch.sigmoid(self.scale_logit)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale() * F.normalize(x, dim=-1) @ F.normalize(self.weight, dim=-1).t()
+
+
+class StrongHead(nn.Module):
+    """LayerNorm -> Linear(width) -> GELU -> Dropout -> residual MLP blocks -> cosine classifier."""
+
+    def __init__(self, in_dim: int, n_classes: int, width: int, dropout: float, n_blocks: int,
+                 scale_range: tuple[float, float]):
+        super().__init__()
+        self.stem = nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, width), nn.GELU(), nn.Dropout(dropout))
+        self.blocks = nn.Sequential(*[ResidualMLPBlock(width, dropout) for _ in range(n_blocks)])
+        self.classifier = CosineClassifier(width, n_classes, scale_range)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.blocks(self.stem(features)))
+
+
+# --------------------------------------------------------- which weights train
+def trainable_tail(encoder: nn.Module, n_blocks: int) -> list[nn.Module]:
+    """The encoder modules unfrozen in the fine-tuning phase.
+
+    The first submodule with a ``blocks`` (ViT) or ``stages`` (ConvNeXt-like CNN)
+    container gives its last ``n_blocks`` entries plus every module registered after
+    that container (final ``norm``/``fc_norm``/pooling). Encoders without such a
+    container unfreeze their last ``n_blocks`` top-level children that hold weights.
+    """
+    n_blocks = max(int(n_blocks), 0)
+    for parent in encoder.modules():
+        children = list(parent.named_children())
+        names = [name for name, _ in children]
+        for attr in ("blocks", "stages"):
+            if attr in names and isinstance(parent.get_submodule(attr), (nn.Sequential, nn.ModuleList)):
+                container = list(parent.get_submodule(attr))
+                after = [m for _, m in children[names.index(attr) + 1:] if has_parameters(m)]
+                return container[len(container) - min(n_blocks, len(container)):] + after
+    owners = [m for m in encoder.children() if has_parameters(m)]
+    return owners[len(owners) - min(n_blocks, len(owners)):]
+
+
+def has_parameters(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters())
+
+
+class BestWeights:
+    """Copies of the tensors training can change (trainable modules' parameters and buffers),
+    taken whenever validation improves, so the best epoch can be restored without
+    copying a frozen ViT-L every time."""
+
+    def __init__(self, modules: list[nn.Module]):
+        self.tensors = [t for m in modules for t in (*m.parameters(), *m.buffers())]
+        self.score, self.saved, self.epochs_since_best = -math.inf, None, 0
+
+    def offer(self, score: float) -> None:
+        if score > self.score:
+            self.score, self.epochs_since_best = score, 0
+            self.saved = [t.detach().to("cpu", copy=True) for t in self.tensors]
+        else:
+            self.epochs_since_best += 1
+
+    def restore(self) -> None:
+        if self.saved is None:
+            return
+        with torch.no_grad():
+            for tensor, saved in zip(self.tensors, self.saved):
+                tensor.copy_(saved)
+
+
+@hookimpl
+def skinbench_heads():
+    return [FineTuneHead]
