@@ -130,8 +130,8 @@ def linked_groups(groups: pd.Series, *links: pd.Series) -> pd.Series:
 
 
 def content_digests(images: pd.Series) -> pd.Series:
-    """sha256 of each image file (memoised by the core, which hashes the same files for its cache)."""
-    return images.map(file_digest)
+    """sha256 of each image file ('' for a missing one, already reported), memoised by the core."""
+    return images.map(lambda p: file_digest(p) if os.path.isfile(p) else "")
 
 
 class FileDataset(Dataset):
@@ -168,7 +168,8 @@ class FileDataset(Dataset):
             raise ConfigError(f"dataset '{self.name}': set params.root to the folder that holds the dataset")
         path = Path(root).expanduser().resolve()
         if not path.is_dir():
-            raise ConfigError(f"dataset '{self.name}': root {path} is not a folder; set params.root to the dataset folder")
+            raise ConfigError(f"dataset '{self.name}': root {path} is not a folder; "
+                              "set params.root to the dataset folder")
         return path
 
     def assemble(self, task: str, classes: list, samples: pd.DataFrame, problems: Problems, *,

@@ -75,7 +75,8 @@ class GenericCsv(FileDataset):
         mapping = dict(self.config["metadata_columns"])
         unknown = sorted(set(mapping) - set(METADATA_NAMES))
         if unknown:
-            raise ConfigError(f"dataset '{self.name}': metadata_columns keys {unknown} are not among {list(METADATA_NAMES)}")
+            raise ConfigError(f"dataset '{self.name}': metadata_columns keys {unknown} are not among "
+                              f"{list(METADATA_NAMES)}")
         present = table.columns if table is not None else []
         return {**{name: name for name in METADATA_NAMES if name in present}, **mapping}
 

@@ -57,9 +57,11 @@ class Ham10000(FileDataset):
     def _samples(self, root: Path, path: Path, table: pd.DataFrame) -> pd.DataFrame:
         folders = [root / d for d in self.config["image_dirs"]]
         images = index_images_by_stem(folders)
-        expected = str(folders[0] / "{image_id}.jpg") if folders else "{image_id}.jpg"
+        # Where a missing image was looked for, in shell brace notation when there are several folders.
+        dirs = list(self.config["image_dirs"])
+        searched = root / (dirs[0] if len(dirs) == 1 else "{" + ",".join(dirs) + "}")
         return pd.DataFrame({
-            "image": [str(images.get(i, expected.format(image_id=i))) for i in table["image_id"]],
+            "image": [str(images.get(i, searched / f"{i}.jpg")) for i in table["image_id"]],
             "dx": table["dx"],
             "group": table["lesion_id"],
             "region": optional_text(table, "localization", ("", "unknown")),

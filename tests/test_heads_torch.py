@@ -9,6 +9,8 @@ from PIL import Image
 
 from skinbench.api import Backbone, ConfigError, Part, PluginError
 from skinbench.calibration import apply_threshold, fit_temperature, macro_f1, tune_binary_threshold
+from skinbench.plugins.backbones._torch_base import PooledFeatures
+from skinbench.plugins.heads.finetune import minority_sampler, trainable_tail
 from skinbench.registry import load_catalogue
 
 
@@ -205,3 +207,17 @@ def test_finetune_names_the_fix_when_the_backbone_rejects_the_crop_size(colour_p
     with pytest.raises(PluginError, match="image_size"):
         make_head("finetune", **{**FAST, "image_size": 24}).fit(
             colour_parts["val"], colour_parts["val"], 2, 0, backbone=TinyViTBackbone())
+
+
+def test_trainable_tail_finds_vit_blocks_and_resnet_layers_inside_wrappers():
+    vit = TinyViTBackbone().model
+    assert trainable_tail(PooledFeatures(vit), 2) == [vit.blocks[2], vit.blocks[3], vit.norm]
+    resnet = timm.create_model("resnet18", pretrained=False, num_classes=0)
+    assert trainable_tail(PooledFeatures(resnet), 2) == [resnet.layer3, resnet.layer4]
+
+
+def test_minority_sampler_fills_about_the_requested_share_of_each_batch():
+    y = np.array([0] * 90 + [1] * 10)
+    drawn = list(minority_sampler(y, minority=1, fraction=0.45, generator=torch.Generator().manual_seed(0)))
+    drawn += list(minority_sampler(y, minority=1, fraction=0.45, generator=torch.Generator().manual_seed(1)))
+    assert 0.35 < (y[drawn] == 1).mean() < 0.55  # 10 % without the sampler

@@ -95,8 +95,9 @@ class PromptBook:
             self.negative_base = str(data.get("negative_base", ""))
             self.generic = dict(data["generic"])
             self.tasks = {str(k): dict(v) for k, v in (data.get("tasks") or {}).items()}
-            for name, entry in self.tasks.items():
-                entry["classes"] = {label_key(k): str(v) for k, v in (entry.get("classes") or {}).items()}
+            for entry in self.tasks.values():
+                for part in ("classes", "merged"):
+                    entry[part] = {label_key(k): str(v) for k, v in (entry.get(part) or {}).items()}
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"prompt file {origin}: needs 'generic' and a 'tasks' mapping ({exc})") from None
 
@@ -115,15 +116,18 @@ class PromptBook:
             raise ConfigError(f"prompt file {path}: expected a mapping at top level")
         return cls(data, str(path))
 
-    def prompt(self, task: str, label: Any) -> Prompt:
-        """Known task: its class descriptor, else its fallback. Unknown task: the generic template."""
+    def prompt(self, task: str, label: Any, classes: list | None = None) -> Prompt:
+        """Known task: its class descriptor (the ``merged`` one when the dataset declares fewer
+        ``classes`` than the file lists), else its fallback. Unknown task: the generic template."""
         key = label_key(label)
         entry = self.tasks.get(task)
         if entry is None:
             entry = self.generic
             descriptor = str(entry.get("descriptor", "{task}: {label}")).format(task=task.replace("_", " "), label=key)
         else:
-            descriptor = entry["classes"].get(key) or entry.get("fallback") or f"{task.replace('_', ' ')}: {key}"
+            merged = classes is not None and len(set(map(label_key, classes))) < len(entry["classes"])
+            descriptor = ((merged and entry["merged"].get(key)) or entry["classes"].get(key) or entry.get("fallback")
+                          or f"{task.replace('_', ' ')}: {key}")
         positive = ", ".join(p for p in (entry.get("base"), descriptor, entry.get("additions")) if p)
         negative = ", ".join(p for p in (self.negative_base, entry.get("negative")) if p)
         return Prompt(positive.strip(), negative.strip())
@@ -267,6 +271,9 @@ class StableDiffusionAugmenter(Augmenter):
             for name in ("strength", "guidance_scale", "steps"):
                 if name in settings:
                     value_range(settings[name], f"augmenter '{self.name}' {where}: {name}")
+            if "strength" in settings and value_range(settings["strength"], "")[0] * value_range(settings["steps"], "")[0] < 1:
+                raise ConfigError(f"augmenter '{self.name}' {where}: steps x strength must be at least 1 "
+                                  "(diffusers runs int(steps * strength) denoising steps)")
         if cfg["resolution"] % 8:
             raise ConfigError(f"augmenter '{self.name}': resolution {cfg['resolution']} must be a multiple of 8")
         synthetic_counts([], cfg["policy"], cfg["amount"], cfg["min_support"])  # rejects an unknown policy early
@@ -290,7 +297,7 @@ class StableDiffusionAugmenter(Augmenter):
 
     # ---- the contract ----------------------------------------------------------------------
     def augment(self, train: pd.DataFrame, task: Task, seed: int, workdir: Path) -> pd.DataFrame:
-        jobs = self.plan(train, task.name, seed)
+        jobs = self.plan(train, task.name, seed, task.classes)
         folder = Path(workdir) / self.name
         model_id = model_identity(self.config["model"], self.config["revision"])
         dtype = self.dtype_name(str(self._device()))
@@ -304,7 +311,7 @@ class StableDiffusionAugmenter(Augmenter):
         return self._rows(train, jobs, task.name, seed, folder)
 
     # ---- planning ----------------------------------------------------------------------------
-    def plan(self, train: pd.DataFrame, task: str, seed: int) -> list[Job]:
+    def plan(self, train: pd.DataFrame, task: str, seed: int, classes: list | None = None) -> list[Job]:
         """Which source makes each synthetic image, with its seed, prompt and drawn settings."""
         labels = list(train["label"])
         counts = synthetic_counts(labels, self.config["policy"], self.config["amount"], self.config["min_support"])
@@ -315,7 +322,7 @@ class StableDiffusionAugmenter(Augmenter):
             source = str(train["image"].iloc[row])
             digest = file_digest(source)
             jobs.append(Job(row, source, digest, labels[row], uses[digest], image_seed(seed, digest, uses[digest]),
-                            self.prompts.prompt(task, labels[row])))
+                            self.prompts.prompt(task, labels[row], classes)))
             uses[digest] += 1
         settings = self.task_settings(task)
         size = max(1, int(self.config["batch_size"]))

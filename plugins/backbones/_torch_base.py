@@ -96,6 +96,7 @@ class TorchBackbone(Backbone):
         super().__init__(**overrides)
         self._model: PooledFeatures | None = None
         self._weights_identity: dict | None = None
+        self._preprocessing: dict | None = None
 
     # ----- identity and preprocessing -----------------------------------------------------
     def embedding_identity(self) -> dict[str, Any]:
@@ -108,7 +109,11 @@ class TorchBackbone(Backbone):
 
     def preprocessing(self) -> dict[str, Any]:
         """The native config with the suite's overrides applied: resize, crop, interpolation, mean, std."""
-        native = self.native_data_config()
+        if self._preprocessing is None:
+            self._preprocessing = self._resolve_preprocessing(self.native_data_config())
+        return dict(self._preprocessing)
+
+    def _resolve_preprocessing(self, native: dict[str, Any]) -> dict[str, Any]:
         crop = int(self.config["crop"] or native["input_size"][-1])
         resize = self.config["resize"] or math.floor(crop / native.get("crop_pct", 1.0))
         return {

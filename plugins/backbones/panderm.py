@@ -86,8 +86,9 @@ class PanDerm(TorchBackbone):
         return file_identity(self._weights_path())
 
     def build_model(self) -> torch.nn.Module:
+        path = self._weights_path()  # before building: a missing path fails fast
         model = timm.create_model(ARCHITECTURES[self.config["architecture"]], pretrained=False, **VIT_KWARGS)
-        load_panderm(model, self._weights_path())
+        load_panderm(model, path)
         return model
 
     def _weights_path(self):

@@ -205,7 +205,8 @@ class FineTuneHead(Head):
 
 
 class ImageViews:
-    """The backbone's native normalisation with the thesis's resize/crop/flip and TTA views."""
+    """Training and evaluation views: the backbone's normalisation and interpolation with the
+    thesis's resize, random crop, flip and minority jitter (training) and TTA (evaluation)."""
 
     def __init__(self, data_config: dict, cfg: dict):
         interpolation = transforms.InterpolationMode(data_config.get("interpolation", "bicubic"))
@@ -305,8 +306,9 @@ def trainable_tail(encoder: nn.Module, n_blocks: int) -> list[nn.Module]:
 
     The first submodule with a ``blocks`` (ViT) or ``stages`` (ConvNeXt-like CNN)
     container gives its last ``n_blocks`` entries plus every module registered after
-    that container (final ``norm``/``fc_norm``/pooling). Encoders without such a
-    container unfreeze their last ``n_blocks`` top-level children that hold weights.
+    that container (final ``norm``/``fc_norm``/pooling). Other encoders (e.g. ResNet)
+    unfreeze their last ``n_blocks`` children holding weights, looking through wrappers
+    with a single such child; there ``unfreeze_blocks`` counts layers like ``layer4``.
     """
     n_blocks = max(int(n_blocks), 0)
     for parent in encoder.modules():
@@ -317,8 +319,14 @@ def trainable_tail(encoder: nn.Module, n_blocks: int) -> list[nn.Module]:
                 container = list(parent.get_submodule(attr))
                 after = [m for _, m in children[names.index(attr) + 1:] if has_parameters(m)]
                 return container[len(container) - min(n_blocks, len(container)):] + after
-    owners = [m for m in encoder.children() if has_parameters(m)]
+    owners = children_with_parameters(encoder)
+    while len(owners) == 1 and children_with_parameters(owners[0]):
+        owners = children_with_parameters(owners[0])
     return owners[len(owners) - min(n_blocks, len(owners)):]
+
+
+def children_with_parameters(module: nn.Module) -> list[nn.Module]:
+    return [m for m in module.children() if has_parameters(m)]
 
 
 def has_parameters(module: nn.Module) -> bool:

@@ -1,0 +1,67 @@
+"""Metrics and chance baselines against hand-computed values and scikit-learn."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from skinbench.baselines import dummy_scores
+from skinbench.metrics import confusion_batch, label_metrics_batch, score
+
+
+def test_most_frequent_on_hand_built_split():
+    # train: class 0 majority; test: 6 × class 0, 3 × class 1, 1 × class 2
+    y_train = np.array([0, 0, 0, 0, 1, 1, 2])
+    y_test = np.array([0] * 6 + [1] * 3 + [2])
+    metrics, proba = dummy_scores("most_frequent", y_train, y_test, 3, ordinal=True)
+    f1_majority = 2 * 6 / (6 + 10)  # precision 6/10, recall 1
+    assert metrics["accuracy"] == pytest.approx(0.6)
+    assert metrics["macro_f1"] == pytest.approx(f1_majority / 3)  # sklearn's label set: classes in truth or prediction
+    assert metrics["weighted_f1"] == pytest.approx(0.6 * f1_majority)
+    assert metrics["balanced_accuracy"] == pytest.approx(1 / 3)
+    assert metrics["mcc"] == 0 and metrics["cohen_kappa"] == 0 and metrics["qwk"] == 0
+    assert metrics["auroc"] == pytest.approx(0.5)
+    assert (proba.argmax(1) == 0).all()
+
+
+def test_stratified_expectation_is_stable_and_close_to_theory():
+    rng = np.random.default_rng(0)
+    y_train = rng.choice(2, 200, p=[0.8, 0.2])
+    y_test = np.array([0] * 16 + [1] * 4)
+    a, _ = dummy_scores("stratified", y_train, y_test, 2, ordinal=False, draws=1000, seed=0)
+    b, _ = dummy_scores("stratified", y_train, y_test, 2, ordinal=False, draws=1000, seed=0)
+    assert a == b
+    c, _ = dummy_scores("stratified", y_train, y_test, 2, ordinal=False, draws=1000, seed=1)
+    assert abs(a["macro_f1"] - c["macro_f1"]) < 0.02  # an expectation, not one lucky draw
+    prior = np.bincount(y_train) / len(y_train)
+    assert a["accuracy"] == pytest.approx((prior * np.array([0.8, 0.2])).sum(), abs=0.01)
+    assert a["balanced_accuracy"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_uniform_samples_only_classes_seen_in_training():
+    _, proba = dummy_scores("uniform", np.array([0, 0, 2]), np.array([0, 1, 2]), 3, ordinal=True)
+    assert proba[0].tolist() == [0.5, 0.0, 0.5]
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_vectorised_metrics_equal_scikit_learn(k):
+    rng = np.random.default_rng(k)
+    y = rng.integers(0, k, 25)
+    preds = rng.integers(0, k, (40, 25))
+    preds[:12] = rng.integers(0, 2, (12, 25))  # draws that never predict some classes
+    batch = label_metrics_batch(confusion_batch(y, preds, k), ordinal=True)
+    for d in range(len(preds)):
+        ref = score(y, preds[d], np.eye(k)[preds[d]], k, ordinal=True)
+        for name, values in batch.items():
+            assert values[d] == pytest.approx(ref[name], abs=1e-9), (name, d)
+
+
+def test_score_applicability():
+    y = np.array([0, 1, 1, 0])
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.6, 0.4]])
+    binary = score(y, proba.argmax(1), proba, 2, ordinal=False)
+    assert binary["auroc"] == 1.0 and binary["pr_auc"] == 1.0
+    assert np.isnan(binary["top2_accuracy"]) and np.isnan(binary["qwk"])
+    y3 = np.array([0, 1, 2, 2])
+    p3 = np.array([[0.6, 0.3, 0.1], [0.1, 0.2, 0.7], [0.1, 0.3, 0.6], [0.3, 0.6, 0.1]])
+    multi = score(y3, p3.argmax(1), p3, 3, ordinal=True)
+    assert multi["top2_accuracy"] == 0.75 and np.isnan(multi["pr_auc"]) and not np.isnan(multi["qwk"])
