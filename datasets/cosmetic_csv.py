@@ -13,6 +13,7 @@ import pandas as pd
 
 from skinbench.api import Dataset, Task
 from skinbench.hookspecs import hookimpl
+from skinbench.images import image_problem
 
 from ._common import Problems, csv_lines, has_columns, read_csv
 
@@ -21,7 +22,8 @@ RAW_CLASSES = [-1, 0, 1]
 THESIS_LABEL_MAPS = {"moisture": {-1: -1, 0: 0, 1: 0}, "oiliness": {-1: -1, 0: 0, 1: 0}}
 """Seed 000 §4.1: moisture (dehydrated vs hydrated) and oiliness (dry vs non-dry) are
 binarised by merging the two minority classes, which had no test sample otherwise."""
-METADATA = ("region", "skin_tone", "sex", "age")
+METADATA = ("region", "skin_tone", "sex", "age", "split")
+"""Carried into the samples when present; ``split`` (train/test) serves ``protocol.split_column``."""
 
 
 class CosmeticCSV(Dataset):
@@ -69,8 +71,9 @@ def read_wide_csv(csv: Path, dataset: str, config: dict[str, Any]) -> list[Task]
                 continue
             image = Path(table.at[idx, image_col])
             image = image if image.is_absolute() else root / image
-            if not table.at[idx, image_col] or not image.is_file():
-                problems.add(f"{image}: image file is missing ({csv} line {lines[idx]}, column '{image_col}')")
+            why = image_problem(image) if table.at[idx, image_col] else "no image path given"
+            if why:
+                problems.add(f"{image}: {why} ({csv} line {lines[idx]}, column '{image_col}')")
                 continue
             row = {"image": str(image), "label": label_maps[feature].get(value, value), "stratum": value,
                    "group": table.at[idx, config["group_column"]]}

@@ -57,6 +57,7 @@ class GenericCsv(FileDataset):
             "image": [str((base / p).resolve()) for p in table[image_column]],
             "group": table[group_column].str.strip(),
             **extra,
+            **({"split": table["split"].str.strip()} if "split" in table else {}),  # for protocol.split_column
             "origin": origins,
         })
         tasks = [self._task(column, path, table[column], samples, problems) for column in self.config["label_columns"]]

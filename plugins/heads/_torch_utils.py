@@ -3,6 +3,8 @@ loss scaling. Device and precision choices come from :mod:`skinbench.devices`, a
 Leading underscore: not a plugin module."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -27,3 +29,19 @@ def balanced_class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
 def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
     """Loss scaling is needed for fp16 autocast only; otherwise the scaler is a pass-through."""
     return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+
+@contextlib.contextmanager
+def single_cpu_thread(device: torch.device):
+    """Run tiny CPU models on one thread: their ops are too small to split, and intra-op
+    threads then only add synchronisation (measured for the MLP head on a busy 2-core
+    machine: 46 s with two threads, about 2 s with one). Restores the previous setting; a no-op off the CPU."""
+    if device.type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

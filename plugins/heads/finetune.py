@@ -335,19 +335,19 @@ def has_parameters(module: nn.Module) -> bool:
 
 class BestWeights:
     """Copies of the tensors training can change (trainable modules' parameters and buffers),
-    taken whenever validation improves, so the best epoch can be restored without
-    copying a frozen ViT-L every time."""
+    taken at the best validation score, so the best epoch can be restored without copying
+    a frozen ViT-L every time. A tie takes the later, longer-trained epoch (tiny validation
+    parts tie often) but, not being an improvement, does not reset the patience count."""
 
     def __init__(self, modules: list[nn.Module]):
         self.tensors = [t for m in modules for t in (*m.parameters(), *m.buffers())]
         self.score, self.saved, self.epochs_since_best = -math.inf, None, 0
 
     def offer(self, score: float) -> None:
-        if score > self.score:
-            self.score, self.epochs_since_best = score, 0
+        self.epochs_since_best = 0 if score > self.score else self.epochs_since_best + 1
+        if score >= self.score:
+            self.score = score
             self.saved = [t.detach().to("cpu", copy=True) for t in self.tensors]
-        else:
-            self.epochs_since_best += 1
 
     def restore(self) -> None:
         if self.saved is None:

@@ -11,7 +11,7 @@ from skinbench.api import ConfigError, Head, Part, Prediction
 from skinbench.calibration import macro_f1, softmax
 from skinbench.devices import resolve_device
 from skinbench.hookspecs import hookimpl
-from skinbench.plugins.heads._torch_utils import balanced_class_weights, seeded_generator
+from skinbench.plugins.heads._torch_utils import balanced_class_weights, seeded_generator, single_cpu_thread
 
 CLASS_WEIGHTS = ("none", "balanced")
 
@@ -44,8 +44,12 @@ class MLPHead(Head):
                               f"got '{self.config['class_weight']}'")
 
     def fit(self, train: Part, val: Part, n_classes: int, seed: int, backbone=None) -> None:
+        self.device = resolve_device(self.config["device"])
+        with single_cpu_thread(self.device):
+            self._fit(train, val, n_classes, seed)
+
+    def _fit(self, train: Part, val: Part, n_classes: int, seed: int) -> None:
         cfg = self.config
-        self.device = resolve_device(cfg["device"])
         x_train = np.asarray(train.x, dtype=np.float32)
         self.mean, self.scale = standardizer(x_train, cfg["standardize"])
         generator = seeded_generator(seed)
@@ -63,8 +67,8 @@ class MLPHead(Head):
         for _ in range(cfg["epochs"]):
             self._train_one_epoch(inputs, targets, loss_fn, optimiser, generator)
             if selecting:
-                score = macro_f1(val.y, self.predict(val).labels)
-                if score > best_score:
+                score = macro_f1(val.y, self._proba(val.x).argmax(axis=1))
+                if score >= best_score:  # ties keep the later, longer-trained epoch
                     best_score, best_state = score, copy.deepcopy(self.net.state_dict())
         if best_state is not None:
             self.net.load_state_dict(best_state)
@@ -81,11 +85,15 @@ class MLPHead(Head):
         return ((np.asarray(x, dtype=np.float32) - self.mean) / self.scale).astype(np.float32)
 
     def predict(self, part: Part) -> Prediction:
+        with single_cpu_thread(self.device):
+            proba = self._proba(part.x)
+        return Prediction(proba=proba, labels=proba.argmax(axis=1))
+
+    def _proba(self, x: np.ndarray) -> np.ndarray:
         self.net.eval()
         with torch.no_grad():
-            logits = self.net(torch.as_tensor(self._standardized(part.x), device=self.device)).cpu().numpy()
-        proba = softmax(logits)
-        return Prediction(proba=proba, labels=proba.argmax(axis=1))
+            logits = self.net(torch.as_tensor(self._standardized(x), device=self.device)).cpu().numpy()
+        return softmax(logits)
 
 
 def standardizer(x: np.ndarray, enabled: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,88 @@
+"""Images/s of skinbench's embedding pipeline against a bare timm loop on the same model and images.
+
+The bare loop is what a user would write: decode with PIL, timm's eval transform, batched forward
+under ``torch.inference_mode``. The suite side is ``skinbench.embedding.embed_paths`` without a cache
+(so it also hashes every file). Prints both rates, the TTA cost per image relative to one view, and
+as its LAST line ``ratio=<suite/bare>``. Random init by default, so it runs offline.
+
+    python benchmarks/embed_throughput.py --model resnet18 --n 96 --batch-size 32 --device cpu
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import timm
+import torch
+from PIL import Image
+
+from skinbench.devices import resolve_device
+from skinbench.embedding import embed_paths
+from skinbench.plugins.backbones.timm_models import TimmBackbone
+
+
+def write_images(folder: Path, n: int, size: int) -> list[str]:
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        path = folder / f"{i}.jpg"
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path, quality=90)
+        paths.append(str(path))
+    return paths
+
+
+def bare_rate(model_name: str, paths: list[str], batch_size: int, device: torch.device) -> float:
+    torch.manual_seed(0)
+    model = timm.create_model(model_name, pretrained=False, num_classes=0).eval().to(device)
+    transform = timm.data.create_transform(**timm.data.resolve_model_data_config(model), is_training=False)
+
+    def run(subset):
+        with torch.inference_mode():
+            for i in range(0, len(subset), batch_size):
+                x = torch.stack([transform(Image.open(p).convert("RGB")) for p in subset[i:i + batch_size]])
+                model(x.to(device)).cpu()
+
+    run(paths[:batch_size])  # warm-up
+    start = time.perf_counter()
+    run(paths)
+    return len(paths) / (time.perf_counter() - start)
+
+
+def suite_rate(backbone: TimmBackbone, paths: list[str], batch_size: int) -> float:
+    embed_paths(backbone, paths[:batch_size], cache=None, batch_size=batch_size, progress=False)  # warm-up + build
+    start = time.perf_counter()
+    embed_paths(backbone, paths, cache=None, batch_size=batch_size, progress=False)
+    return len(paths) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="resnet18")
+    parser.add_argument("--weights", default="random", help="random (offline), pretrained, or a local file")
+    parser.add_argument("--n", type=int, default=96, help="number of images")
+    parser.add_argument("--image-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--num-workers", type=int, default=0)
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    common = dict(model=args.model, weights=args.weights, batch_size=args.batch_size, device=args.device,
+                  num_workers=args.num_workers, precision="fp32")
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_images(Path(tmp), args.n, args.image_size)
+        bare = bare_rate(args.model, paths, args.batch_size, device)
+        suite = suite_rate(TimmBackbone(**common), paths, args.batch_size)
+        tta = suite_rate(TimmBackbone(tta=True, **common), paths, args.batch_size)
+    print(f"model={args.model} device={device} batch_size={args.batch_size} images={args.n}")
+    print(f"bare_timm_images_per_s={bare:.2f}")
+    print(f"suite_images_per_s={suite:.2f}")
+    print(f"suite_tta_images_per_s={tta:.2f}")
+    print(f"tta_cost_per_image={suite / tta:.2f}x single view (goal <= 10.5)")
+    print(f"ratio={suite / bare:.3f}")
+
+
+if __name__ == "__main__":
+    main()
