@@ -60,14 +60,17 @@ class Plugin:
             )
         self.config: dict[str, Any] = {**self.params, **overrides}
 
+    runtime_params: ClassVar[frozenset[str]] = frozenset({"device", "precision", "batch_size", "num_workers", "progress"})
+    """Parameters that change how fast a result comes, not what it is: left out of :meth:`identity`."""
+
     def identity(self) -> dict[str, Any]:
         """Everything that changes this plugin's output. Hashed into cell ids and cache keys."""
-        return {"name": self.name, "params": self.config}
+        return {"name": self.name, "params": {k: v for k, v in self.config.items() if k not in self.runtime_params}}
 
     @property
     def label(self) -> str:
         """Display name: the plugin name plus every parameter that differs from its default."""
-        changed = {k: v for k, v in self.config.items() if self.params.get(k) != v}
+        changed = {k: v for k, v in self.config.items() if self.params.get(k) != v and k not in self.runtime_params}
         if not changed:
             return self.name
         return f"{self.name}(" + ", ".join(f"{k}={v}" for k, v in sorted(changed.items())) + ")"

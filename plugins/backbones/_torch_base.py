@@ -22,7 +22,6 @@ from skinbench.api import Backbone, ConfigError
 from skinbench.devices import autocast, resolve_device, resolve_precision
 from skinbench.images import load_rgb
 
-RUNTIME_PARAMS = ("device", "precision", "batch_size", "num_workers")
 """Parameters that change speed, not embeddings: kept out of cache keys."""
 
 COMMON_PARAMS: dict[str, Any] = {
@@ -103,7 +102,7 @@ class TorchBackbone(Backbone):
         """Weights content, preprocessing, TTA and pooling; never device, precision, batch size or workers."""
         if self._weights_identity is None:
             self._weights_identity = self.weights_identity()
-        params = {k: v for k, v in self.config.items() if k not in RUNTIME_PARAMS}
+        params = {k: v for k, v in self.config.items() if k not in self.runtime_params}
         return {"name": self.name, "params": params, "weights": self._weights_identity,
                 "preprocessing": self.preprocessing()}
 
