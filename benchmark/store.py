@@ -102,8 +102,14 @@ class ResultsStore:
         return path
 
     def append_generation_log(self, frame: pd.DataFrame) -> None:
+        """Add synthetic-image provenance; a resumed run re-augmenting a task adds no duplicate rows."""
         path = self.dir / "generation_log.csv"
-        frame.to_csv(path, mode="a", header=not path.exists(), index=False)
+        if path.exists():
+            frame = pd.concat([pd.read_csv(path, dtype=str, keep_default_na=False), frame.astype(str)], ignore_index=True)
+            frame = frame.drop_duplicates(subset=["task", "augmenter", "seed", "image"], keep="first")
+        tmp = path.with_suffix(".csv.tmp")
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
 
 
 def _cell(value: Any) -> Any:

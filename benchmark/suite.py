@@ -49,14 +49,7 @@ def load_suite(source: str | Path | dict | None) -> Suite:
         raw, where = source, "suite"
     else:
         where = str(source)
-        try:
-            raw = yaml.safe_load(Path(source).read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"{where}: suite file not found") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{where}: malformed YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: a suite is a mapping with keys {', '.join(sorted(TOP_LEVEL))}")
+        raw = read_yaml_mapping(source, f"a suite, with keys {', '.join(sorted(TOP_LEVEL))}")
     unknown = sorted(set(raw) - TOP_LEVEL)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(TOP_LEVEL))}")
@@ -73,6 +66,19 @@ def load_suite(source: str | Path | dict | None) -> Suite:
         autoload=plugins.get("autoload"),
         **{key: entries[key] or ([Entry("none")] if key == "augmenters" else []) for key in KINDS},
     )
+
+
+def read_yaml_mapping(path: str | Path, what: str) -> dict:
+    """A YAML file whose top level must be a mapping; every failure names the file and says what it should hold."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found; expected {what}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: malformed YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected {what} at the top level")
+    return data
 
 
 def _entries(raw: Any, key: str, where: str) -> list[Entry]:

@@ -34,28 +34,37 @@ def write_images(folder: Path, n: int, size: int) -> list[str]:
     return paths
 
 
-def bare_rate(model_name: str, paths: list[str], batch_size: int, device: torch.device) -> float:
+def bare_runner(model_name: str, batch_size: int, device: torch.device):
+    """What a user would write: PIL decode, timm's eval transform, batched forward."""
     torch.manual_seed(0)
     model = timm.create_model(model_name, pretrained=False, num_classes=0).eval().to(device)
     transform = timm.data.create_transform(**timm.data.resolve_model_data_config(model), is_training=False)
 
-    def run(subset):
+    def run(paths):
         with torch.inference_mode():
-            for i in range(0, len(subset), batch_size):
-                x = torch.stack([transform(Image.open(p).convert("RGB")) for p in subset[i:i + batch_size]])
+            for i in range(0, len(paths), batch_size):
+                x = torch.stack([transform(Image.open(p).convert("RGB")) for p in paths[i:i + batch_size]])
                 model(x.to(device)).cpu()
-
-    run(paths[:batch_size])  # warm-up
-    start = time.perf_counter()
-    run(paths)
-    return len(paths) / (time.perf_counter() - start)
+    return run
 
 
-def suite_rate(backbone: TimmBackbone, paths: list[str], batch_size: int) -> float:
-    embed_paths(backbone, paths[:batch_size], cache=None, batch_size=batch_size, progress=False)  # warm-up + build
-    start = time.perf_counter()
-    embed_paths(backbone, paths, cache=None, batch_size=batch_size, progress=False)
-    return len(paths) / (time.perf_counter() - start)
+def suite_runner(backbone: TimmBackbone, batch_size: int):
+    def run(paths):
+        embed_paths(backbone, paths, cache=None, batch_size=batch_size, progress=False)
+    return run
+
+
+def rates(runners: dict, paths: list[str], batch_size: int, repeats: int) -> dict[str, float]:
+    """Median images/s of each runner; runs are interleaved so drifts in machine load hit all alike."""
+    for run in runners.values():
+        run(paths[:batch_size])  # warm-up: builds the model, loads the weights
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run(paths)
+            times[name].append(time.perf_counter() - start)
+    return {name: len(paths) / float(np.median(t)) for name, t in times.items()}
 
 
 def main() -> None:
@@ -67,16 +76,19 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--num-workers", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved timed runs; medians are reported")
     args = parser.parse_args()
     device = resolve_device(args.device)
     common = dict(model=args.model, weights=args.weights, batch_size=args.batch_size, device=args.device,
                   num_workers=args.num_workers, precision="fp32")
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_images(Path(tmp), args.n, args.image_size)
-        bare = bare_rate(args.model, paths, args.batch_size, device)
-        suite = suite_rate(TimmBackbone(**common), paths, args.batch_size)
-        tta = suite_rate(TimmBackbone(tta=True, **common), paths, args.batch_size)
-    print(f"model={args.model} device={device} batch_size={args.batch_size} images={args.n}")
+        measured = rates({"bare": bare_runner(args.model, args.batch_size, device),
+                          "suite": suite_runner(TimmBackbone(**common), args.batch_size),
+                          "tta": suite_runner(TimmBackbone(tta=True, **common), args.batch_size)},
+                         paths, args.batch_size, args.repeats)
+    bare, suite, tta = measured["bare"], measured["suite"], measured["tta"]
+    print(f"model={args.model} device={device} batch_size={args.batch_size} images={args.n} repeats={args.repeats} (medians)")
     print(f"bare_timm_images_per_s={bare:.2f}")
     print(f"suite_images_per_s={suite:.2f}")
     print(f"suite_tta_images_per_s={tta:.2f}")

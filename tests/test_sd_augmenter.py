@@ -213,5 +213,5 @@ def test_bad_configuration_is_reported_with_what_to_fix(tmp_path):
         StableDiffusionImg2Img(steps=[2, 3])
     with pytest.raises(ValueError, match="unknown oversampling policy"):
         StableDiffusionImg2Img(policy="smote")
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(ConfigError, match="missing.yaml: file not found; expected a prompt file"):
         StableDiffusionImg2Img(prompts=str(tmp_path / "missing.yaml"))

@@ -32,6 +32,7 @@ from skinbench.hashing import config_hash, file_digest
 from skinbench.images import load_rgb
 from skinbench.oversampling import assign_sources, synthetic_counts
 from skinbench.quality import LpipsScorer, blur_ratio, specular_coverage, ssim
+from skinbench.suite import read_yaml_mapping
 
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 SCHEDULERS = {
@@ -106,15 +107,7 @@ class PromptBook:
         if path is None:
             text = resources.files("skinbench").joinpath("prompts/cosmetic.yaml").read_text(encoding="utf-8")
             return cls(yaml.safe_load(text), "skinbench/prompts/cosmetic.yaml")
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"prompt file {path} does not exist") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"prompt file {path} is not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"prompt file {path}: expected a mapping at top level")
-        return cls(data, str(path))
+        return cls(read_yaml_mapping(path, "a prompt file: a mapping with 'generic' and 'tasks'"), str(path))
 
     def prompt(self, task: str, label: Any, classes: list | None = None) -> Prompt:
         """Known task: its class descriptor (the ``merged`` one when the dataset declares fewer

@@ -178,10 +178,13 @@ class TorchBackbone(Backbone):
         out = []
         with torch.inference_mode(), autocast(device, dtype):
             for batch in batches:
-                views = batch.shape[1] if batch.ndim == 5 else 1
-                x = batch.reshape(-1, *batch.shape[-3:]).to(device, non_blocking=True)
-                feats = model(x).float().reshape(batch.shape[0], views, -1).mean(1)
-                out.append(feats.cpu().numpy())
+                batch = batch.to(device, non_blocking=True)
+                if batch.ndim == 4:
+                    out.append(model(batch).float().cpu().numpy())
+                    continue
+                # TTA: one forward per view keeps the batch at batch_size (10x larger batches run slower per image)
+                total = sum(model(batch[:, v]).float() for v in range(batch.shape[1]))
+                out.append((total / batch.shape[1]).cpu().numpy())
         if not out:
             return np.zeros((0, self.feature_dim), np.float32)
         return np.concatenate(out).astype(np.float32, copy=False)
