@@ -17,6 +17,9 @@ import pandas as pd
 SAMPLE_COLUMNS = ("image", "label", "group")
 """Columns every task table has: image path, label value, group (patient) id."""
 
+SUBGROUP_COLUMNS = ("region", "skin_tone", "sex", "age")
+"""Metadata kept with every prediction, for subgroup (fairness) breakdowns."""
+
 OPTIONAL_COLUMNS = ("stratum", "region", "skin_tone", "sex", "age", "source", "synthetic")
 """Optional columns: ``stratum`` (label used for split bins, defaults to label),
 metadata for subgroup analysis, and provenance of synthetic rows."""

@@ -47,6 +47,8 @@ def parser() -> argparse.ArgumentParser:
     board.add_argument("--format", default="markdown", choices=["markdown", "latex", "html", "csv"])
     board.add_argument("--output", "-o", help="write to this file instead of stdout")
     board.add_argument("--plot", help="also write a macro-F1 bar chart (PNG) here")
+    board.add_argument("--by", metavar="COLUMN", help="instead: macro-F1 per subgroup (skin_tone, region, sex, age) "
+                                                      "from the stored predictions of one run directory")
     board.set_defaults(func=cmd_leaderboard)
 
     cache = sub.add_parser("cache", help="inspect or clear the embedding cache")
@@ -95,6 +97,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     from .leaderboard import plot_results, read_results, render_results
 
+    if args.by:
+        from .leaderboard.subgroups import subgroup_scores, subgroup_table
+
+        table = subgroup_table(subgroup_scores(args.run_dir[0], args.by), args.by)
+        text = table.to_csv(index=False) if args.format == "csv" else tabulate(table, headers="keys", showindex=False,
+                                                                                tablefmt="github")
+        print(text)
+        return 0
     results = pd.concat([read_results(d) for d in args.run_dir], ignore_index=True)
     text = render_results(results, args.format)
     if args.output:

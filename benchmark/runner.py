@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 from tqdm.auto import tqdm
 
-from .api import (SAMPLE_COLUMNS, Augmenter, Backbone, ConfigError, DataError, Dataset, Head, Part,
+from .api import (SAMPLE_COLUMNS, SUBGROUP_COLUMNS, Augmenter, Backbone, ConfigError, DataError, Dataset, Head, Part,
                   PluginError, Task)
 from .baselines import DUMMIES, dummy_scores
 from .cache import EmbeddingCache, default_cache_dir
@@ -356,6 +356,9 @@ def prediction_frame(task: Task, test: pd.DataFrame, y: np.ndarray, labels: np.n
                           "y_true": [classes[i] for i in y], "y_pred": [classes[i] for i in labels]})
     for i, c in enumerate(classes):
         frame[f"proba_{c}"] = proba[:, i]
+    for column in SUBGROUP_COLUMNS:  # kept so subgroup metrics (e.g. by skin tone) need no rerun
+        if column in test:
+            frame[column] = test[column].astype(str).to_numpy()
     return frame
 
 

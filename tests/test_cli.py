@@ -24,6 +24,22 @@ def test_run_then_leaderboard_in_every_format(tmp_path, capsys, suite_factory):
     assert (tmp_path / "f1.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_subgroup_scores_partition_the_test_set(tmp_path, capsys, suite_factory):
+    from skinbench.leaderboard.subgroups import subgroup_scores
+    from skinbench.runner import run_suite
+
+    out = tmp_path / "run"
+    results = run_suite(suite_factory(), out)
+    scores = subgroup_scores(out, "region")
+    assert set(scores["region"]) == {"cheek", "forehead"}
+    sizes = scores.groupby(["task", "seed"])["n"].sum()
+    n_test = results[results["head"] == "logreg"].set_index(["task", "seed"])["n_test"]
+    assert (sizes.sort_index() == n_test.sort_index()).all()
+    assert main(["leaderboard", str(out), "--by", "region"]) == 0
+    printed = capsys.readouterr().out
+    assert "cheek" in printed and "forehead" in printed
+
+
 def test_validate_and_cache_commands(tmp_path, capsys, suite_factory):
     suite = tmp_path / "suite.yaml"
     suite.write_text(yaml.safe_dump(suite_factory()))
