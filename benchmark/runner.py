@@ -180,9 +180,10 @@ class Grid:
         self.progress = progress
 
     def cell_id(self, ds: Dataset, task: Task, backbone: Any, augmenter: Any, head: Any) -> str:
-        ident = lambda p: p.identity() if hasattr(p, "identity") else p  # noqa: E731
-        return config_hash({"dataset": ds.identity(), "task": task.name, "backbone": ident(backbone),
-                            "augmenter": ident(augmenter), "head": ident(head), "protocol": self.protocol.identity()})
+        """Stable hash of everything that defines a cell; dummies pass names ('-', 'dummy:…') for plugins."""
+        return config_hash({"dataset": ds.identity(), "task": task.name, "backbone": _identity(backbone),
+                            "augmenter": _identity(augmenter), "head": _identity(head),
+                            "protocol": self.protocol.identity()})
 
     def planned(self) -> list[tuple[str, int]]:
         keys = []
@@ -235,13 +236,14 @@ class Grid:
                     self.run_cell(row, bi, backbone, head, task, fit, val, test, synthetic, seed)
 
     def identity_columns(self, ds: Dataset, task: Task, backbone: Any, augmenter: Any, head: Any) -> dict:
-        name = lambda p: p if isinstance(p, str) else p.name  # noqa: E731
-        label = lambda p: p if isinstance(p, str) else p.label  # noqa: E731
-        config = {k: (p if isinstance(p, str) else p.config) for k, p in
-                  (("dataset", ds), ("backbone", backbone), ("augmenter", augmenter), ("head", head))}
-        return {"cell_id": self.cell_id(ds, task, backbone, augmenter, head), "backbone": name(backbone),
-                "augmenter": name(augmenter), "head": name(head), "backbone_label": label(backbone),
-                "augmenter_label": label(augmenter), "head_label": label(head), "config": config}
+        """The cell's identity as stored in ``results.csv``."""
+        columns = {"cell_id": self.cell_id(ds, task, backbone, augmenter, head),
+                   "config": {"dataset": ds.config, **{k: _identity(p) for k, p in
+                              (("backbone", backbone), ("augmenter", augmenter), ("head", head))}}}
+        for kind, plugin in (("backbone", backbone), ("augmenter", augmenter), ("head", head)):
+            columns[kind] = plugin if isinstance(plugin, str) else plugin.name
+            columns[f"{kind}_label"] = plugin if isinstance(plugin, str) else plugin.label
+        return columns
 
     def run_dummies(self, ds: LoadedDataset, task: Task, seed: int, base: dict, y_train: np.ndarray,
                     y_test: np.ndarray, test: pd.DataFrame) -> None:
@@ -321,6 +323,10 @@ class Grid:
         self.done.add((row["cell_id"], row["seed"]))
         self.bar.set_postfix_str(f"{row['task']}/{row.get('backbone_label')}/{row.get('augmenter_label')}/{row['head_label']}")
         self.bar.update(1)
+
+
+def _identity(plugin: Any) -> Any:
+    return plugin if isinstance(plugin, str) else plugin.identity()
 
 
 def leakage_problems(new: pd.DataFrame, fit: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame) -> list[str]:
