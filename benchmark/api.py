@@ -20,10 +20,6 @@ SAMPLE_COLUMNS = ("image", "label", "group")
 SUBGROUP_COLUMNS = ("region", "skin_tone", "sex", "age")
 """Metadata kept with every prediction, for subgroup (fairness) breakdowns."""
 
-OPTIONAL_COLUMNS = ("stratum", "region", "skin_tone", "sex", "age", "source", "synthetic")
-"""Optional columns: ``stratum`` (label used for split bins, defaults to label),
-metadata for subgroup analysis, and provenance of synthetic rows."""
-
 
 class SkinbenchError(Exception):
     """An error a user can fix; the message says what and where."""
@@ -85,6 +81,9 @@ class Task:
 
     ``samples`` has at least :data:`SAMPLE_COLUMNS`; ``image`` is a path string,
     ``label`` a value in ``classes``, ``group`` the patient id used for every split.
+    Optional columns: ``stratum`` (the label Algorithm 1 bins on, e.g. before a label map;
+    defaults to ``label``), :data:`SUBGROUP_COLUMNS`, and ``split`` (train/test) for a
+    published split named by ``protocol.split_column``.
     """
 
     dataset: str

@@ -36,7 +36,6 @@ COMMON_PARAMS: dict[str, Any] = {
     "batch_size": 32,
     "num_workers": 0,      # DataLoader workers decoding images while the model computes
 }
-TTA_VIEWS = 10
 
 
 class PooledFeatures(torch.nn.Module):
