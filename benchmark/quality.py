@@ -97,18 +97,22 @@ class LpipsScorer:
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> float:
         """Distance between two uint8-range RGB images of equal size (0 = identical); NaN if unavailable."""
+        return self.batch([a], [b])[0]
+
+    def batch(self, fakes: list[np.ndarray], reals: list[np.ndarray]) -> list[float]:
+        """Distances of equal-size image pairs in one forward pass (per-image calls dominate on small images)."""
         model = self._load()
         if model is None:
-            return float("nan")
+            return [float("nan")] * len(fakes)
         import torch
         import torch.nn.functional as F
 
-        def tensor(img: np.ndarray) -> torch.Tensor:
-            t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
+        def tensor(images: list[np.ndarray]) -> torch.Tensor:
+            t = torch.from_numpy(np.stack(images).astype(np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2)
             side = min(t.shape[-2:])
             if side < LPIPS_MIN_SIDE:
                 t = F.interpolate(t, scale_factor=LPIPS_MIN_SIDE / side, mode="bilinear", align_corners=False)
             return t.to(self.device)
 
         with torch.no_grad():
-            return float(model(tensor(a), tensor(b)).item())
+            return [float(v) for v in model(tensor(fakes), tensor(reals)).flatten().cpu()]

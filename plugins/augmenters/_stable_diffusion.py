@@ -370,9 +370,7 @@ class StableDiffusionAugmenter(Augmenter):
             batches.setdefault(job.batch, []).append(job)
         bar = tqdm(total=len(jobs), desc=f"{self.name} {task}", unit="img", disable=not self.config["progress"], leave=False)
         for batch in batches.values():
-            images = self.generate_batch(batch)
-            for job, image in zip(batch, images):
-                self._store(folder, job, image, task)
+            self._store(folder, batch, self.generate_batch(batch), task)
             bar.update(len(batch))
         bar.close()
 
@@ -409,18 +407,21 @@ class StableDiffusionAugmenter(Augmenter):
         if type(pipe.scheduler).__name__ != SCHEDULERS[name]:
             pipe.scheduler = getattr(diffusers, SCHEDULERS[name]).from_config(pipe.scheduler.config)
 
-    def _store(self, folder: Path, job: Job, image: Image.Image, task: str) -> None:
-        """Write the image and its metrics (computed once, so reruns need no model at all)."""
-        png, meta = self._paths(folder, job)
+    def _store(self, folder: Path, batch: list[Job], images: list[Image.Image], task: str) -> None:
+        """Write each image and its metrics (computed once, so reruns need no model at all)."""
         side = self.config["resolution"]
-        real = np.asarray(ImageOps.fit(load_rgb(job.source), (side, side), Image.Resampling.BICUBIC))
-        fake = np.asarray(image.convert("RGB").resize((side, side), Image.Resampling.BICUBIC))
+        reals = [np.asarray(ImageOps.fit(load_rgb(job.source), (side, side), Image.Resampling.BICUBIC)) for job in batch]
+        fakes = [np.asarray(im.convert("RGB").resize((side, side), Image.Resampling.BICUBIC)) for im in images]
         net = self.config["lpips_net"]
-        metrics = {"lpips": lpips_scorer(net)(fake, real) if net else math.nan, "blur_ratio": blur_ratio(fake, real),
-                   "ssim": ssim(fake, real), "specular_coverage": specular_coverage(fake)}
-        save_png_atomic(image, png)
-        write_json_atomic({"task": task, "source": job.source, "settings": job.settings, "prompt_used": job.used.positive,
-                           "negative_prompt_used": job.used.negative, **metrics}, meta)
+        distances = lpips_scorer(net).batch(fakes, reals) if net else [math.nan] * len(batch)
+        for job, image, fake, real, distance in zip(batch, images, fakes, reals, distances):
+            png, meta = self._paths(folder, job)
+            metrics = {"lpips": distance, "blur_ratio": blur_ratio(fake, real), "ssim": ssim(fake, real),
+                       "specular_coverage": specular_coverage(fake)}
+            save_png_atomic(image, png)
+            write_json_atomic({"task": task, "source": job.source, "settings": job.settings,
+                               "prompt_used": job.used.positive, "negative_prompt_used": job.used.negative, **metrics},
+                              meta)
 
     # ---- quality control and provenance --------------------------------------------------------
     def qc_failures(self, metrics: dict, task: str, label: Any) -> list[str]:
