@@ -252,6 +252,45 @@ def _first_number(values: pd.Series, digits: int) -> str:
     return f"{values.iloc[0]:.{digits}f}" if len(values) else MISSING
 
 
+def augmentation_table(results: pd.DataFrame, digits: int) -> Table | None:
+    """Does augmentation help? Macro-F1 of each augmenter minus real-only, paired by seed.
+
+    Seeds share the test split, so the paired difference removes the split's luck that the
+    per-augmenter means in the performance tables still carry.
+    """
+    ok = ok_rows(results)
+    models = ok[~ok["head"].isin(DUMMY_HEADS)]
+    real = models[models["augmenter"] == REAL_ONLY]
+    others = models[models["augmenter"] != REAL_ONLY]
+    if real.empty or others.empty:
+        return None
+    keys = ["task", "backbone_label", "head_label", "seed"]
+    paired = others.merge(real[keys + ["macro_f1"]], on=keys, suffixes=("", "_real"))
+    paired["gain"] = paired["macro_f1"].astype(float) - paired["macro_f1_real"].astype(float)
+    rows = []
+    for (backbone, head, augmenter), group in paired.groupby(["backbone_label", "head_label", "augmenter_label"], sort=False):
+        row = {"backbone + head": f"{backbone} + {head}", "augmenter": augmenter}
+        for task in _ordered(results["task"]):
+            gains = group.loc[group["task"] == task, "gain"]
+            row[task] = _paired_text(gains, digits)
+        rows.append(row)
+    return Table(
+        title="Augmentation effect (paired by seed)",
+        caption=f"Mean over seeds of macro-F1(augmenter) − macro-F1('{REAL_ONLY}') for the same backbone, head, "
+                f"task and seed, with the seeds where it helped in brackets. '*' marks |mean| > {NOISE_FACTOR:g} × "
+                "std/√n of the paired differences.",
+        frame=pd.DataFrame(rows),
+    )
+
+
+def _paired_text(gains: pd.Series, digits: int) -> str:
+    if gains.empty:
+        return MISSING
+    n = len(gains)
+    noisy = n < 2 or abs(gains.mean()) <= NOISE_FACTOR * gains.std() / np.sqrt(n)
+    return f"{format_delta(gains.mean(), digits, above_noise=not noisy)} ({int((gains > 0).sum())}/{n})"
+
+
 def info_table(results: pd.DataFrame) -> Table:
     """Seeds, successful and failed runs, and part sizes per task, so readers can judge the noise."""
     rows = []
@@ -324,8 +363,10 @@ def build_report(results: pd.DataFrame, digits: int = 2) -> list[Section]:
             *performance_tables(dataset_cells, digits),
             dummy_table(dataset_cells, digits),
             delta_table(dataset_cells, digits),
+            augmentation_table(results[results["dataset"] == dataset], digits),
             info_table(results[results["dataset"] == dataset]),
         ]
+        tables = [t for t in tables if t is not None]
         sections.append(Section(title=f"Dataset {dataset}", tables=tables))
     if len(failed_rows(results)):
         sections.append(Section(title="Failures", tables=[failures_table(results)]))

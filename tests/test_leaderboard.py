@@ -190,3 +190,15 @@ def test_markdown_keeps_table_shape_when_a_label_contains_a_pipe(tmp_path):
     run_dir = write_results(tmp_path / "run", timm_label="timm(model=a|b)")
     table = _markdown_table(render(run_dir, "markdown"), "### Macro-F1 against chance")
     assert table.loc["moisture", r"timm(model=a\|b) + logreg best"] == "0.80 (none)"
+
+
+def test_augmentation_effect_is_paired_by_seed(run_dir):
+    from skinbench.leaderboard.tables import augmentation_table
+
+    frame = augmentation_table(read_results(run_dir), 2).frame.set_index(["backbone + head", "augmenter"])
+    handcrafted, timm = frame.loc[("handcrafted + logreg", "classical")], frame.loc[(f"{TIMM} + logreg", "classical")]
+    assert handcrafted["moisture"] == "0.00 (1/3)"          # +0.20, 0, -0.20
+    assert handcrafted["skin_texture"] == "+0.10 (2/3)"     # -0.10, +0.10, +0.30: 0.10 < 2 × 0.2/√3
+    assert timm["moisture"] == "-0.30* (0/3)"               # -0.30 on every seed
+    assert timm["skin_texture"] == "-0.25* (0/2)"           # the failed seed has no pair
+    assert "Augmentation effect" in render(run_dir, "markdown")
