@@ -71,10 +71,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = int((results["status"] == "failed").sum())
     print(f"\n{len(results)} result rows in {args.out}/results.csv ({failed} failed) "
           f"in {time.perf_counter() - start:.1f} s\n")
-    if args.format != "none":
-        from .leaderboard import render
+    from .leaderboard import render, write_plot
 
-        print(render(args.out, args.format))
+    out = Path(args.out)
+    (out / "leaderboard.html").write_text(render(out, "html"))  # a page to open or publish, with the chart
+    write_plot(out, out / "macro_f1.png")
+    if args.format != "none":
+        print(render(out, args.format))
+    print(f"\nwrote {out / 'leaderboard.html'} and {out / 'macro_f1.png'}")
     return 1 if failed else 0
 
 

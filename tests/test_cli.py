@@ -14,6 +14,8 @@ def test_run_then_leaderboard_in_every_format(tmp_path, capsys, suite_factory):
     assert main(["run", str(suite), "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "40 result rows" in printed and "| hyperpigmentation" in printed
+    assert "<table" in (out / "leaderboard.html").read_text()
+    assert (out / "macro_f1.png").read_bytes()[:4] == b"\x89PNG"
     for fmt in ("markdown", "latex", "html", "csv"):
         target = tmp_path / f"board.{fmt}"
         assert main(["leaderboard", str(out), "--format", fmt, "-o", str(target)]) == 0
