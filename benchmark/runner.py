@@ -22,7 +22,7 @@ from .api import (SAMPLE_COLUMNS, SUBGROUP_COLUMNS, Augmenter, Backbone, ConfigE
 from .baselines import DUMMIES, dummy_scores
 from .cache import EmbeddingCache, default_cache_dir
 from .embedding import embed_paths
-from .hashing import config_hash
+from .hashing import config_hash, file_digest
 from .images import image_problem
 from .metrics import score
 from .protocol import (Protocol, label_aware_patient_split, split_from_column, split_from_file,
@@ -70,7 +70,7 @@ def instantiate(catalogue: Catalogue, suite: Suite) -> dict[str, list]:
                 problems.append(str(exc))
     if problems:
         raise ConfigError("the suite cannot run:\n" + "\n".join(f"- {p}" for p in problems))
-    for key in ("backbones", "augmenters", "heads"):
+    for key in KINDS:
         labels = [p.label for p in plugins[key]]
         if len(set(labels)) != len(labels):
             raise ConfigError(f"'{key}' names the same configuration twice: {labels}")
@@ -176,12 +176,14 @@ class Grid:
         self.store, self.plugins, self.datasets, self.protocol = store, plugins, datasets, protocol
         self.cache, self.augment_dir = cache, cache_root / "augmented"
         self.done = store.finished()
+        self.fingerprints = {d.plugin.label: dataset_fingerprint(d.tasks) for d in datasets}
         self.memo: dict[int, dict[str, np.ndarray]] = {}  # backbone index -> path -> embedding
         self.progress = progress
 
     def cell_id(self, ds: Dataset, task: Task, backbone: Any, augmenter: Any, head: Any) -> str:
         """Stable hash of everything that defines a cell; dummies pass names ('-', 'dummy:…') for plugins."""
-        return config_hash({"dataset": ds.identity(), "task": task.name, "backbone": _identity(backbone),
+        return config_hash({"dataset": ds.identity(), "task": task.name,
+                            "data": self.fingerprints[ds.label], "backbone": _identity(backbone),
                             "augmenter": _identity(augmenter), "head": _identity(head),
                             "protocol": self.protocol.identity()})
 
@@ -238,6 +240,7 @@ class Grid:
     def identity_columns(self, ds: Dataset, task: Task, backbone: Any, augmenter: Any, head: Any) -> dict:
         """The cell's identity as stored in ``results.csv``."""
         columns = {"cell_id": self.cell_id(ds, task, backbone, augmenter, head),
+                   "data_fingerprint": self.fingerprints[ds.label],
                    "config": {"dataset": ds.config, **{k: _identity(p) for k, p in
                               (("backbone", backbone), ("augmenter", augmenter), ("head", head))}}}
         for kind, plugin in (("backbone", backbone), ("augmenter", augmenter), ("head", head)):
@@ -323,6 +326,22 @@ class Grid:
         self.done.add((row["cell_id"], row["seed"]))
         self.bar.set_postfix_str(f"{row['task']}/{row.get('backbone_label')}/{row.get('augmenter_label')}/{row['head_label']}")
         self.bar.update(1)
+
+
+def dataset_fingerprint(tasks: list[Task]) -> str:
+    """Hash of every sample's image bytes, label, stratum and patient in every task.
+
+    Part of each cell id, so corrected data makes new cells instead of reusing stale ones. It
+    covers all tasks because the test split is chosen from all of them together.
+    """
+    described = {}
+    for task in tasks:
+        samples = task.samples
+        strata = samples["stratum"] if "stratum" in samples else samples["label"]
+        rows = sorted(zip((file_digest(p) for p in samples["image"]), samples["label"].astype(str),
+                          strata.astype(str), samples["group"].astype(str)))
+        described[task.name] = {"classes": [str(c) for c in task.classes], "ordinal": task.ordinal, "rows": rows}
+    return config_hash(described)
 
 
 def _identity(plugin: Any) -> Any:

@@ -29,7 +29,7 @@ METRICS = (
 )
 IDENTITY_COLUMNS = (
     "cell_id", "dataset", "task", "backbone", "augmenter", "head", "seed",
-    "backbone_label", "augmenter_label", "head_label",
+    "backbone_label", "augmenter_label", "head_label", "data_fingerprint",
 )
 RESULT_COLUMNS = IDENTITY_COLUMNS + (
     "status", "error", "n_train", "n_synthetic", "n_val", "n_test", "n_classes", "ordinal",

@@ -65,7 +65,17 @@ def read_results(run_dir: str | Path) -> pd.DataFrame:
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:
         raise SkinbenchError(f"{store.results_csv} lacks column(s) {', '.join(missing)}; expected {', '.join(RESULT_COLUMNS)}")
-    return results
+    return current_data_rows(results)
+
+
+def current_data_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset, only rows computed on its latest data (the fingerprint of its last appended row).
+
+    A dataset corrected in place gets new cells under the same labels; the older rows stay in
+    results.csv for the record but must not be mixed into the tables.
+    """
+    latest = results.groupby("dataset", sort=False)["data_fingerprint"].last()
+    return results[results["data_fingerprint"] == results["dataset"].map(latest)]
 
 
 def ok_rows(results: pd.DataFrame) -> pd.DataFrame:

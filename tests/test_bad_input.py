@@ -102,3 +102,21 @@ def test_malformed_yaml_exits_non_zero_with_the_file_named(tmp_path, capsys):
     assert main(["run", str(suite), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert str(suite) in err and "malformed YAML" in err
+
+
+def test_fixing_the_data_makes_new_cells(tmp_path, cosmetic_copy):
+    """Same parameters, corrected data: every cell of the dataset is recomputed, since the split
+    is chosen from all tasks; the old rows stay in results.csv under their old cell ids."""
+    out = tmp_path / "run"
+    first = run_suite(cosmetic_suite(cosmetic_copy), out)
+    csv = cosmetic_copy / "cosmetic.csv"
+    table = pd.read_csv(csv)
+    table.loc[table.index[table["texture"] == 0][0], "texture"] = 1
+    table.to_csv(csv, index=False)
+    second = run_suite(cosmetic_suite(cosmetic_copy), out)
+    assert len(second) == 2 * len(first)
+    assert not set(first["cell_id"]) & set(second["cell_id"].iloc[len(first):])
+    assert run_suite(cosmetic_suite(cosmetic_copy), out).shape == second.shape  # and then nothing more
+    from skinbench.leaderboard import read_results
+    shown = read_results(out)
+    assert len(shown) == len(first) and set(shown["cell_id"]) == set(second["cell_id"].iloc[len(first):])
