@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 import yaml
+from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from .api import (SAMPLE_COLUMNS, SUBGROUP_COLUMNS, Augmenter, Backbone, ConfigError, DataError, Dataset, Head, Part,
@@ -53,8 +54,13 @@ def run_suite(suite: Suite | dict | str | Path | None, out_dir: str | Path, cach
     datasets = [load_dataset(ds, entry.tasks, suite.protocol) for ds, entry in zip(plugins["datasets"], suite.datasets)]
     store = ResultsStore(out_dir)
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    write_run_header(store, suite, plugins, datasets)
-    Grid(store, plugins, datasets, suite.protocol, EmbeddingCache(cache_root), cache_root, progress).run()
+    store.dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(store.dir / ".skinbench.lock", timeout=0):  # two runs appending to one results.csv would interleave
+            write_run_header(store, suite, plugins, datasets)
+            Grid(store, plugins, datasets, suite.protocol, EmbeddingCache(cache_root), cache_root, progress).run()
+    except Timeout:
+        raise ConfigError(f"{store.dir}: another skinbench run is writing there; wait for it or choose another --out") from None
     return store.read()
 
 

@@ -127,3 +127,16 @@ def test_leakage_control_permuted_labels_sit_at_chance(tmp_path):
     for task in ("hyperpigmentation", "moisture"):
         assert real.loc[task].mean() > 0.15, (task, real.loc[task].mean())
         assert real.loc[task].mean() > permuted.loc[task].mean() + 0.15
+
+
+def test_a_second_run_into_a_busy_directory_is_refused(tmp_path, suite_factory):
+    from filelock import FileLock
+
+    from skinbench.api import ConfigError
+
+    out = tmp_path / "run"
+    out.mkdir()
+    with FileLock(out / ".skinbench.lock"):
+        with pytest.raises(ConfigError, match="another skinbench run is writing there"):
+            run_suite(suite_factory(), out)
+    assert not (out / "results.csv").exists()
