@@ -1,6 +1,7 @@
 """Image I/O with errors that name the file."""
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -20,7 +21,18 @@ def load_rgb(path: str | Path) -> Image.Image:
 
 
 def image_problem(path: str | Path) -> str | None:
-    """Return a description of what is wrong with an image file, or None if it decodes."""
+    """Return a description of what is wrong with an image file, or None if it decodes.
+
+    Memoised on (path, size, mtime): dataset readers and the runner both check, but each file is read once."""
+    try:
+        stat = Path(path).stat()
+    except FileNotFoundError:
+        return "image file is missing"
+    return _image_problem(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=200_000)
+def _image_problem(path: str, size: int, mtime_ns: int) -> str | None:
     try:
         with Image.open(path) as img:
             img.verify()

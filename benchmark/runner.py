@@ -157,7 +157,14 @@ def write_run_header(store: ResultsStore, suite: Suite, plugins: dict[str, list]
     (store.dir / "suite.yaml").write_text(text)
     store.write_json("receipt.json", receipt())
     for ds in datasets:
-        store.write_json(f"split/{ds.plugin.name}.json", split_record(ds, suite.protocol))
+        store.write_json(split_path(ds.plugin), split_record(ds, suite.protocol))
+
+
+def split_path(plugin: Dataset) -> str:
+    """``split/<name>.json``, with a hash of the parameters when they differ from the defaults,
+    so two configurations of one dataset plugin in a suite keep separate split files."""
+    suffix = "" if plugin.label == plugin.name else f"-{config_hash(plugin.identity(), 8)}"
+    return f"split/{plugin.name}{suffix}.json"
 
 
 def split_record(ds: LoadedDataset, protocol: Protocol) -> dict:
@@ -167,7 +174,7 @@ def split_record(ds: LoadedDataset, protocol: Protocol) -> dict:
         side = np.where(task.samples["group"].astype(str).isin(ds.test_groups[first]), "test", "train")
         table = pd.crosstab(task.samples["label"].astype(str), side)
         counts[task.name] = {str(k): {c: int(v) for c, v in row.items()} for k, row in table.iterrows()}
-    record = {"dataset": ds.plugin.name, "dataset_config": ds.plugin.config, "protocol": protocol.as_dict(),
+    record = {"dataset": ds.plugin.label, "dataset_config": ds.plugin.config, "protocol": protocol.as_dict(),
               "test_groups": ds.test_groups[first], "class_counts_first_seed": counts}
     if protocol.resample_split:
         record["test_groups_per_seed"] = {str(s): g for s, g in ds.test_groups.items()}
@@ -218,7 +225,7 @@ class Grid:
         is_test = samples["group"].isin(ds.test_groups[seed]).to_numpy()
         train, test = samples[~is_test].reset_index(drop=True), samples[is_test].reset_index(drop=True)
         y_train, y_test = task.encode(train["label"]), task.encode(test["label"])
-        base = {"dataset": ds.plugin.name, "task": task.name, "seed": seed, "n_classes": task.n_classes,
+        base = {"dataset": ds.plugin.label, "task": task.name, "seed": seed, "n_classes": task.n_classes,
                 "ordinal": task.ordinal, "n_test": len(test)}
         self.run_dummies(ds, task, seed, base, y_train, y_test, test)
         fit_mask, val_mask = validation_fold(y_train, train["group"].to_numpy(), self.protocol.val_folds, seed)

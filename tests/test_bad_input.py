@@ -82,7 +82,8 @@ def test_a_published_split_column_is_used_exactly(tmp_path, cosmetic_copy):
     table.to_csv(csv, index=False)
     results = run_suite(cosmetic_suite(cosmetic_copy, split_column="split"), tmp_path / "run")
     import json
-    assert set(json.loads((tmp_path / "run" / "split" / "cosmetic-csv.json").read_text())["test_groups"]) == chosen
+    split_file, = (tmp_path / "run" / "split").glob("cosmetic-csv-*.json")
+    assert set(json.loads(split_file.read_text())["test_groups"]) == chosen
     assert (results["n_test"] == 6).all()  # 3 patients × 2 regions
 
 

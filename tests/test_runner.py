@@ -24,14 +24,17 @@ def test_run_writes_a_complete_run_directory(tmp_path, suite_factory):
     results = run_suite(suite_factory(), out)
     assert len(results) == N_TASKS * 2 * (N_DUMMIES + 1)
     assert (results["status"] == "ok").all()
-    for name in ("suite.yaml", "receipt.json", "split/demo.json", "results.csv"):
+    for name in ("suite.yaml", "receipt.json", "results.csv"):
         assert (out / name).exists(), name
+    split_files = list((out / "split").glob("demo-*.json"))  # non-default parameters: the name carries a hash
+    assert len(split_files) == 1
     receipt = json.loads((out / "receipt.json").read_text())
     assert receipt["packages"]["torch"] and receipt["device"]
     resolved = yaml.safe_load((out / "suite.yaml").read_text())
     assert resolved["heads"][0]["params"]["C_grid"] == [0.5, 1.0, 2.0]  # defaults are filled in
     assert resolved["protocol"]["seed_effects"]["changes"]
-    split = json.loads((out / "split/demo.json").read_text())
+    split = json.loads(split_files[0].read_text())
+    assert split["dataset"] == "demo(image_size=32, n_patients=16)" == results["dataset"].iloc[0]
     test_groups = set(split["test_groups"])
     assert len(test_groups) == 4  # ceil(0.2 * 16), unless the greedy cover needed more
     for _, row in results.iterrows():
@@ -140,3 +143,14 @@ def test_a_second_run_into_a_busy_directory_is_refused(tmp_path, suite_factory):
         with pytest.raises(ConfigError, match="another skinbench run is writing there"):
             run_suite(suite_factory(), out)
     assert not (out / "results.csv").exists()
+
+
+def test_two_configurations_of_one_dataset_stay_apart(tmp_path, suite_factory):
+    small = {"name": "demo", "params": {"n_patients": 12, "image_size": 24}}
+    other = {"name": "demo", "params": {"n_patients": 14, "image_size": 24}}
+    results = run_suite(suite_factory(datasets=[small, other], protocol={"seeds": 1, "dummy_draws": 50}),
+                        tmp_path / "run")
+    assert results["dataset"].nunique() == 2
+    assert len(list((tmp_path / "run" / "split").glob("demo-*.json"))) == 2
+    from skinbench.leaderboard import read_results
+    assert len(read_results(tmp_path / "run")) == len(results)  # both datasets' rows are current
