@@ -7,7 +7,7 @@ unknown parameter is an error that lists the known ones.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write, atomic_write_json
 from .hashing import config_hash
 
 
@@ -39,19 +39,14 @@ class EmbeddingCache:
             return None
 
     def put(self, backbone_key: str, image_digest: str, vector: np.ndarray) -> None:
-        _atomic_write(self._path(backbone_key, image_digest),
-                      lambda fh: np.save(fh, np.asarray(vector, dtype=np.float32), allow_pickle=False))
+        atomic_write(self._path(backbone_key, image_digest),
+                     lambda fh: np.save(fh, np.asarray(vector, dtype=np.float32), allow_pickle=False))
 
     def write_identity(self, backbone_key: str, identity: dict) -> None:
         """Keep a readable description next to each backbone's entries for ``cache info``."""
-        import json
-
-        folder = self.dir / backbone_key
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / "identity.json"
+        target = self.dir / backbone_key / "identity.json"
         if not target.exists():
-            text = json.dumps(identity, indent=2, sort_keys=True, default=str)
-            _atomic_write(target, lambda fh: fh.write(text.encode()))
+            atomic_write_json(target, identity)
 
     def info(self) -> list[dict]:
         import json
@@ -77,16 +72,3 @@ class EmbeddingCache:
                 shutil.rmtree(self.dir / row["key"])
                 removed += 1
         return removed
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see a torn file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -8,6 +8,9 @@ from PIL import Image, UnidentifiedImageError
 
 from .api import DataError
 
+UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError)
+"""What PIL raises for a file that exists but is not a decodable image."""
+
 
 def load_rgb(path: str | Path) -> Image.Image:
     """Open an image as RGB; a missing or corrupt file raises :class:`DataError` naming it."""
@@ -16,7 +19,7 @@ def load_rgb(path: str | Path) -> Image.Image:
             return img.convert("RGB")
     except FileNotFoundError:
         raise DataError([f"{path}: image file is missing"]) from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except UNREADABLE as exc:
         raise DataError([f"{path}: image cannot be read ({exc.__class__.__name__}: {exc})"]) from None
 
 
@@ -39,5 +42,5 @@ def _image_problem(path: str, size: int, mtime_ns: int) -> str | None:
         return None
     except FileNotFoundError:
         return "image file is missing"
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except UNREADABLE as exc:
         return f"image cannot be read ({exc.__class__.__name__})"

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from .api import (SAMPLE_COLUMNS, SUBGROUP_COLUMNS, Augmenter, Backbone, ConfigError, DataError, Dataset, Head, Part,
                   PluginError, Task)
+from .atomic import atomic_write
 from .baselines import DUMMIES, dummy_scores
 from .cache import EmbeddingCache, default_cache_dir
 from .embedding import embed_paths
@@ -151,10 +152,8 @@ def choose_splits(name: str, tasks: list[Task], protocol: Protocol) -> tuple[dic
 
 def write_run_header(store: ResultsStore, suite: Suite, plugins: dict[str, list], datasets: list[LoadedDataset]) -> None:
     """The resolved suite, the receipt and the split files: what a reader needs to trust the rows."""
-    store.dir.mkdir(parents=True, exist_ok=True)
-    resolved_suite = resolved(suite, plugins)
-    text = yaml.safe_dump(resolved_suite, sort_keys=False)
-    (store.dir / "suite.yaml").write_text(text)
+    text = yaml.safe_dump(resolved(suite, plugins), sort_keys=False)
+    atomic_write(store.dir / "suite.yaml", lambda fh: fh.write(text.encode()))
     store.write_json("receipt.json", receipt())
     for ds in datasets:
         store.write_json(split_path(ds.plugin), split_record(ds, suite.protocol))

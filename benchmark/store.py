@@ -23,6 +23,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from .atomic import atomic_write, atomic_write_json
+
 METRICS = (
     "macro_f1", "weighted_f1", "accuracy", "balanced_accuracy", "mcc", "cohen_kappa",
     "qwk", "auroc", "pr_auc", "top2_accuracy",
@@ -81,25 +83,14 @@ class ResultsStore:
             return
         stale = [(str(c), int(s)) in keys and st != "ok" for c, s, st in zip(df["cell_id"], df["seed"], df["status"])]
         if any(stale):
-            tmp = self.results_csv.with_suffix(".csv.tmp")
-            df[[not x for x in stale]].to_csv(tmp, index=False)
-            os.replace(tmp, self.results_csv)
+            atomic_write(self.results_csv, lambda fh: df[[not x for x in stale]].to_csv(fh, index=False))
 
     def write_predictions(self, cell_id: str, seed: int, frame: pd.DataFrame) -> Path:
-        self.predictions_dir.mkdir(parents=True, exist_ok=True)
-        path = self.predictions_dir / f"{cell_id}_s{seed}.parquet"
-        tmp = path.with_suffix(".tmp")
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-        return path
+        return atomic_write(self.predictions_dir / f"{cell_id}_s{seed}.parquet",
+                            lambda fh: frame.to_parquet(fh, index=False))
 
     def write_json(self, relative: str, payload: Any) -> Path:
-        path = self.dir / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
-        os.replace(tmp, path)
-        return path
+        return atomic_write_json(self.dir / relative, payload)
 
     def append_generation_log(self, frame: pd.DataFrame) -> None:
         """Add synthetic-image provenance; a resumed run re-augmenting a task adds no duplicate rows."""
@@ -107,9 +98,7 @@ class ResultsStore:
         if path.exists():
             frame = pd.concat([pd.read_csv(path, dtype=str, keep_default_na=False), frame.astype(str)], ignore_index=True)
             frame = frame.drop_duplicates(subset=["task", "augmenter", "seed", "image"], keep="first")
-        tmp = path.with_suffix(".csv.tmp")
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
+        atomic_write(path, lambda fh: frame.to_csv(fh, index=False))
 
 
 def _cell(value: Any) -> Any:

@@ -13,7 +13,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -28,6 +27,7 @@ from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
 from skinbench.api import Augmenter, ConfigError, Task
+from skinbench.atomic import atomic_write, atomic_write_json
 from skinbench.hashing import config_hash, file_digest
 from skinbench.images import load_rgb
 from skinbench.oversampling import assign_sources, synthetic_counts
@@ -214,20 +214,6 @@ def clahe(image: Image.Image) -> Image.Image:
 
     out = equalize_adapthist(np.asarray(image, dtype=np.float64) / 255.0)
     return Image.fromarray(np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8))
-
-
-def save_png_atomic(image: Image.Image, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png.tmp")
-    os.close(fd)
-    image.save(tmp, format="PNG")
-    os.replace(tmp, path)
-
-
-def write_json_atomic(payload: dict, path: Path) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, sort_keys=True, default=str))
-    os.replace(tmp, path)
 
 
 class StableDiffusionAugmenter(Augmenter):
@@ -418,10 +404,10 @@ class StableDiffusionAugmenter(Augmenter):
             png, meta = self._paths(folder, job)
             metrics = {"lpips": distance, "blur_ratio": blur_ratio(fake, real), "ssim": ssim(fake, real),
                        "specular_coverage": specular_coverage(fake)}
-            save_png_atomic(image, png)
-            write_json_atomic({"task": task, "source": job.source, "settings": job.settings,
-                               "prompt_used": job.used.positive, "negative_prompt_used": job.used.negative, **metrics},
-                              meta)
+            atomic_write(png, lambda fh, image=image: image.save(fh, format="PNG"))
+            atomic_write_json(meta, {"task": task, "source": job.source, "settings": job.settings,
+                                     "prompt_used": job.used.positive, "negative_prompt_used": job.used.negative,
+                                     **metrics}, indent=None)
 
     # ---- quality control and provenance --------------------------------------------------------
     def qc_failures(self, metrics: dict, task: str, label: Any) -> list[str]:

@@ -9,6 +9,7 @@ import torch
 from torchvision.transforms import v2
 
 from skinbench.api import Augmenter, Task
+from skinbench.atomic import atomic_write
 from skinbench.hashing import config_hash, file_digest
 from skinbench.hookspecs import hookimpl
 from skinbench.images import load_rgb
@@ -55,9 +56,7 @@ class ClassicalAugmenter(Augmenter):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(key[:8], 16))  # the same (source, params, seed, index) -> the same image
             out = self.transform((image.height, image.width))(image)
-        tmp = target.with_suffix(".tmp.png")
-        out.save(tmp)
-        tmp.replace(target)
+        atomic_write(target, lambda fh: out.save(fh, format="PNG"))
 
 
 @hookimpl
