@@ -1,18 +1,38 @@
 """The contracts between the core and its plugins.
 
-A plugin is a class with a ``name``, a ``kind``, ``params`` (the defaults of
-every parameter it accepts) and ``meta`` (version, licence, citation,
-pretraining data). The suite instantiates it with parameter overrides; an
-unknown parameter is an error that lists the known ones.
+A plugin is a class with a ``name``, a ``kind``, typed ``Params`` (every parameter it
+accepts, with defaults, types, ranges and choices), ``meta`` (version, licence, citation,
+pretraining data) and the parameters that are only ``runtime_params``. The suite
+instantiates it with parameter overrides; a wrong type or an unknown parameter is an
+error that names the key and lists the known ones.
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
+from types import UnionType
+from typing import (
+    Any,
+    ClassVar,
+    Protocol,
+    Sequence,
+    Union,
+    get_args,
+    get_origin,
+    runtime_checkable,
+)
 
 import numpy as np
 import pandas as pd
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 
 SAMPLE_COLUMNS = ("image", "label", "group")
 """Columns every task table has: image path, label value, group (patient) id."""
@@ -42,29 +62,146 @@ class PluginError(SkinbenchError):
     """A plugin failed inside one cell; the runner records it and moves on."""
 
 
+class PluginParams(BaseModel):
+    """Base of every plugin's typed parameters.
+
+    Unknown keys are errors, types are strict (``"0.2"`` is not a number, ``2.5`` is not an
+    integer), and a lone value where a list is declared becomes a one-item list, so
+    ``label_columns: label`` means ``[label]`` rather than five letters.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=False, protected_namespaces=())
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _one_item_list(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name)
+        if field is not None and isinstance(value, (str, int, float, dict)) and not isinstance(value, bool) \
+                and _declares_list(field.annotation) and not _accepts(field.annotation, type(value)):
+            return [value]
+        return value
+
+
+def _declares_list(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if annotation in (list, tuple) or origin in (list, tuple):
+        return True
+    return any(_declares_list(a) for a in get_args(annotation)) if origin in (Union, UnionType) else False
+
+
+def _accepts(annotation: Any, kind: type) -> bool:
+    """Whether a union annotation already admits a scalar of ``kind`` (e.g. ``str | list[str]``)."""
+    if annotation is kind or annotation is Any:
+        return True
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_accepts(a, kind) for a in get_args(annotation))
+    return kind is int and annotation is float
+
+
+class PluginMeta(BaseModel):
+    """What a reader of a leaderboard needs to know about a plugin (MTEB-style model metadata).
+
+    ``pretraining_data`` lets a leaderboard flag overlap between a backbone's pretraining
+    data and an evaluation dataset; ``revision`` pins the weights a preset loads.
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    version: str | None = None
+    license: str = ""
+    citation: str = ""
+    pretraining_data: list[str] = []
+    revision: str | None = None
+    n_parameters: int | None = None
+    homepage: str = ""
+    url: str = ""
+    notes: str = ""
+
+
+def params_model(plugin_name: str, defaults: dict[str, Any], base: type[PluginParams] = PluginParams) -> type[PluginParams]:
+    """A typed parameter model inferred from a dict of defaults (for plugins that declare ``params`` as a dict).
+
+    Each parameter takes the type of its default or ``None`` (ints are accepted for floats);
+    a ``None`` default accepts anything. Declaring a :class:`PluginParams` subclass gives ranges and choices too."""
+    fields: dict[str, Any] = {}
+    for key, default in defaults.items():
+        inferred = _inferred_type(default)
+        fields[key] = (inferred if inferred is Any else inferred | None, default)
+    return create_model(f"{plugin_name or 'Plugin'}Params".replace("-", "_"), __base__=base, **fields)
+
+
+def _inferred_type(default: Any) -> Any:
+    if default is None:
+        return Any
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, (int, float)):
+        return float if isinstance(default, float) else int
+    if isinstance(default, str):
+        return str
+    if isinstance(default, (list, tuple)):
+        return list
+    if isinstance(default, dict):
+        return dict
+    return Any
+
+
 class Plugin:
-    """Base of all plugin kinds. Subclasses set the class attributes below."""
+    """Base of all plugin kinds. Subclasses set the class attributes below.
+
+    ``Params`` is a :class:`PluginParams` model of every accepted parameter (a plain
+    ``params = {name: default}`` dict is turned into one); ``meta`` is a :class:`PluginMeta`
+    (a dict is accepted); ``runtime_params`` names the parameters that change how fast a
+    result comes and never what it is, so they stay out of the identity.
+    """
 
     name: ClassVar[str] = ""
     kind: ClassVar[str] = ""
+    Params: ClassVar[type[PluginParams]] = PluginParams
     params: ClassVar[dict[str, Any]] = {}
-    meta: ClassVar[dict[str, Any]] = {}
+    meta: ClassVar[PluginMeta] = PluginMeta()
+    runtime_params: ClassVar[frozenset[str]] = frozenset({"progress"})
+    code_modules: ClassVar[tuple[str, ...]] = ()
+    """Extra modules whose source changes this plugin's results (its own module, its base
+    classes' modules and the modules they import from the same package are found automatically)."""
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__
+        if "Params" not in own and isinstance(own.get("params"), dict):
+            base = next((c.Params for c in cls.__mro__[1:] if issubclass(c.Params, PluginParams)), PluginParams)
+            cls.Params = params_model(cls.name, own["params"], base if base is not PluginParams else PluginParams)
+        cls.params = {k: f.get_default(call_default_factory=True) for k, f in cls.Params.model_fields.items()}
+        if isinstance(own.get("meta"), dict):
+            cls.meta = PluginMeta(**own["meta"])
 
     def __init__(self, **overrides: Any):
-        unknown = sorted(set(overrides) - set(self.params))
-        if unknown:
-            known = ", ".join(sorted(self.params)) or "(none)"
-            raise ConfigError(
-                f"{self.kind} '{self.name}' has no parameter(s) {', '.join(unknown)}; known: {known}"
-            )
-        self.config: dict[str, Any] = {**self.params, **overrides}
+        try:
+            validated = self.Params.model_validate(overrides)
+        except ValidationError as exc:
+            raise ConfigError(params_error(self.kind, self.name, exc, self.Params)) from None
+        self.config: dict[str, Any] = validated.model_dump()
+        self._identity = None
 
-    runtime_params: ClassVar[frozenset[str]] = frozenset({"device", "precision", "batch_size", "num_workers", "progress"})
-    """Parameters that change how fast a result comes, not what it is: left out of :meth:`identity`."""
+    def artefacts(self) -> dict[str, Any]:
+        """What the parameters resolve to on this machine that can change results.
 
-    def identity(self) -> dict[str, Any]:
-        """Everything that changes this plugin's output. Hashed into cell ids and cache keys."""
-        return {"name": self.name, "params": {k: v for k, v in self.config.items() if k not in self.runtime_params}}
+        The weights file's sha256 (or the hub repo, revision and file hash), a model folder's
+        fingerprint, a prompt file's digest, the precision and device type actually used.
+        Called once by the core before anything is computed (``skinbench validate`` calls it
+        too): raise :class:`ConfigError` naming the plugin when something does not resolve.
+        """
+        return {}
+
+    @property
+    def identity(self) -> "PluginIdentity":  # noqa: F821 - skinbench.identity imports this module
+        """The one resolved identity (name, package, version, code digest, params, artefacts)
+        from which cell ids and every cache key derive; resolved once, on first use."""
+        if getattr(self, "_identity", None) is None:
+            from .identity import resolve_identity
+
+            self._identity = resolve_identity(self)
+        return self._identity
 
     @property
     def label(self) -> str:
@@ -73,6 +210,60 @@ class Plugin:
         if not changed:
             return self.name
         return f"{self.name}(" + ", ".join(f"{k}={v}" for k, v in sorted(changed.items())) + ")"
+
+
+def params_error(kind: str, name: str, exc: ValidationError, model: type[BaseModel], where: str = "") -> str:
+    """One line per problem: the key path, what was expected, what was given, and a suggestion."""
+    prefix = where or f"{kind} '{name}'"
+    return "\n".join(f"{prefix}: {line}" for line in validation_lines(exc, model))
+
+
+def validation_lines(exc: ValidationError, model: type[BaseModel] | None = None, root: str = "") -> list[str]:
+    """Readable lines for a pydantic error: ``path: expected …, got …`` and "did you mean" for unknown keys."""
+    lines = []
+    for error in exc.errors():
+        path = key_path([root, *error["loc"]]) or "(top level)"
+        given = error.get("input")
+        if error["type"] == "extra_forbidden":
+            known = _known_keys(model, error["loc"][:-1])
+            hint = _did_you_mean(str(error["loc"][-1]), known)
+            lines.append(f"unknown key '{path}'{hint}; known: {', '.join(sorted(known)) or '(none)'}")
+        elif error["type"] == "missing":
+            lines.append(f"'{path}' is required")
+        else:
+            lines.append(f"'{path}': {error['msg'][0].lower() + error['msg'][1:]}, got {given!r} ({type(given).__name__})")
+    return lines
+
+
+def key_path(parts: Sequence[Any]) -> str:
+    """``heads[0].params.C_grid`` from ('heads', 0, 'params', 'C_grid'); pydantic's internal tags are dropped."""
+    text = ""
+    for part in parts:
+        if part in ("", None) or (isinstance(part, str) and (part.startswith("function-") or "[" in part)):
+            continue
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _known_keys(model: type[BaseModel] | None, loc: tuple) -> list[str]:
+    for part in loc:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field is not None else None
+        candidates = [annotation, *get_args(annotation)] if annotation is not None else []
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+    return list(model.model_fields) if model is not None else []
+
+
+def _did_you_mean(word: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def did_you_mean(word: str, known: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest known name, or an empty string."""
+    return _did_you_mean(word, known)
 
 
 @dataclass
@@ -139,20 +330,18 @@ class Dataset(Plugin):
 class Backbone(Plugin):
     """Turns images into embeddings.
 
-    The core batches, caches (by image content and :meth:`identity`) and
-    calls :meth:`embed` only for images it has not seen.
+    The core batches, caches (by image content and :attr:`identity`) and
+    calls :meth:`embed` only for images it has not seen. Batch size, workers and the
+    requested device and precision are runtime parameters: a backbone whose results depend
+    on the device or precision reports what it actually uses in :meth:`artefacts`.
     """
 
     kind = "backbone"
+    runtime_params = frozenset({"device", "precision", "batch_size", "num_workers", "progress"})
 
     def embed(self, images: list["PIL.Image.Image"]) -> np.ndarray:  # noqa: F821
         """Return float32 embeddings of shape (len(images), dim)."""
         raise NotImplementedError
-
-    def embedding_identity(self) -> dict[str, Any]:
-        """What makes two embeddings of the same image equal: defaults to :meth:`identity`.
-        Weight-loading backbones add the weights file hash or hub revision here."""
-        return self.identity()
 
     def embed_paths(self, paths: list[str]) -> np.ndarray | None:
         """Optional: embed image *files* (rows aligned with ``paths``), or return None to get

@@ -9,6 +9,7 @@ from tqdm.auto import tqdm
 from .api import Backbone, PluginError
 from .cache import EmbeddingCache
 from .hashing import file_digest
+from .identity import embedding_key
 from .images import load_rgb
 
 PATH_CHUNK = 1024
@@ -19,8 +20,8 @@ workers to stay busy, small enough that a killed run loses little uncached work.
 def embed_paths(backbone: Backbone, paths: Sequence[str], cache: EmbeddingCache | None = None,
                 batch_size: int = 32, progress: bool = True) -> np.ndarray:
     """Embeddings for ``paths`` (rows aligned); only images missing from the cache reach the backbone."""
-    identity = backbone.embedding_identity()
-    key = EmbeddingCache.backbone_key(identity)
+    identity = backbone.identity.record()
+    key = embedding_key(backbone)
     digests = [file_digest(p) for p in paths]
     found: dict[str, np.ndarray] = {}
     if cache is not None:

@@ -8,62 +8,82 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sklearn.model_selection import StratifiedGroupKFold
 
 from .api import ConfigError
 
 SEED_EFFECTS = {
     "changes": ["head initialisation", "validation fold", "augmentation sampling"],
-    "fixed": ["test split (unless resample_split is true)", "embeddings of real images"],
+    "fixed": ["test split (one per repeat; per seed with resample_split)", "embeddings of real images"],
 }
 
 
-@dataclass
-class Protocol:
-    """Split and repetition rules; defaults are seed 000's (Algorithm 1, Table 4.1)."""
+class Protocol(BaseModel):
+    """Split and repetition rules; defaults are seed 000's (Algorithm 1, Table 4.1).
 
-    test_fraction: float = 0.2
-    tau: int = 3
+    ``repeats`` > 1 draws that many patient-disjoint test splits (Algorithm 1 with split
+    seeds ``split_seed``, ``split_seed + 1``, ...) and evaluates every seed on each, so the
+    leaderboard's intervals include split-to-split variation. ``resample_split`` is the
+    older spelling of one split per seed. The default is seed 000's single split.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    tau: int = Field(3, ge=1)
     split_seed: int = 0
-    val_folds: int = 8
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    val_folds: int = Field(8, ge=2)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    repeats: int = Field(1, ge=1)
     resample_split: bool = False
     split_file: str | None = None
     split_column: str | None = None
-    dummy_draws: int = 1000
+    dummy_draws: int = Field(1000, ge=1)
 
+    @field_validator("seeds", mode="before")
     @classmethod
-    def from_dict(cls, raw: dict[str, Any] | None) -> "Protocol":
-        raw = dict(raw or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ConfigError(f"protocol has no setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        if isinstance(raw.get("seeds"), int):
-            raw["seeds"] = list(range(raw["seeds"]))
-        proto = cls(**raw)
-        if not 0 < proto.test_fraction < 1:
-            raise ConfigError(f"protocol.test_fraction must be between 0 and 1, got {proto.test_fraction}")
-        if not proto.seeds:
-            raise ConfigError("protocol.seeds is empty; give a count (e.g. 3) or a list of seeds")
-        return proto
+    def _seed_count(cls, value: Any) -> Any:
+        """``seeds: 3`` means seeds 0, 1, 2."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 1:
+                raise ValueError("a seed count must be at least 1")
+            return list(range(value))
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_to_split(self) -> "Protocol":
+        published = [k for k in ("split_file", "split_column") if getattr(self, k)]
+        resampled = [k for k, on in (("repeats", self.repeats > 1), ("resample_split", self.resample_split)) if on]
+        if len(published) > 1 or (published and resampled) or len(resampled) > 1:
+            raise ValueError(f"choose one way to split: {' and '.join(published + resampled)} were both given")
+        return self
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "seed_effects": SEED_EFFECTS}
+        return {**self.model_dump(), "seed_effects": SEED_EFFECTS}
 
     def identity(self) -> dict[str, Any]:
-        """What changes a cell's scores (seeds are a separate column, not part of the cell)."""
-        ident = asdict(self)
-        ident.pop("seeds")
-        return ident
+        """What changes a cell's scores (seeds and splits are columns, not part of the cell)."""
+        return self.model_dump(exclude={"seeds", "repeats"})
 
-    def split_seed_for(self, seed: int) -> int:
-        return self.split_seed + seed if self.resample_split else self.split_seed
+    def split_keys(self) -> list[int]:
+        """The split index of every evaluation: one split unless ``repeats`` or ``resample_split`` draw more."""
+        if self.resample_split:
+            return list(range(len(self.seeds)))
+        return list(range(self.repeats))
+
+    def runs(self) -> list[tuple[int, int]]:
+        """Every (split, seed) evaluated: with ``resample_split`` each seed has its own split."""
+        if self.resample_split:
+            return list(enumerate(self.seeds))
+        return [(split, seed) for split in self.split_keys() for seed in self.seeds]
+
+    def split_seed_for(self, split: int) -> int:
+        return self.split_seed + split
 
 
 def label_aware_patient_split(bins: pd.DataFrame, test_fraction: float = 0.2, tau: int = 3, seed: int = 0) -> list[str]:

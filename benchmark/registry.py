@@ -115,7 +115,7 @@ class Catalogue:
         if cls.name in self.entries[kind]:
             other = self.entries[kind][cls.name]
             raise ConfigError(f"{kind} name '{cls.name}' is provided by both '{other.source}' and '{source}'; block one")
-        version = str(cls.meta.get("version", version))
+        version = str(cls.meta.version or version)
         self.entries[kind][cls.name] = PluginEntry(kind, cls.name, cls, source, package, version)
 
     def names(self, kind: str) -> list[str]:
@@ -137,7 +137,7 @@ class Catalogue:
                 meta = entry.cls.meta
                 out.append({
                     "kind": kind, "name": name, "version": entry.version, "package": entry.package,
-                    "source": entry.source, "license": meta.get("license", ""),
+                    "source": entry.source, "license": meta.license,
                     "description": (entry.cls.__doc__ or "").strip().splitlines()[0] if entry.cls.__doc__ else "",
                 })
         return out

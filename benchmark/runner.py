@@ -18,8 +18,19 @@ import yaml
 from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
-from .api import (SAMPLE_COLUMNS, SUBGROUP_COLUMNS, Augmenter, Backbone, ConfigError, DataError, Dataset, Head, Part,
-                  PluginError, Task)
+from .api import (
+    SAMPLE_COLUMNS,
+    SUBGROUP_COLUMNS,
+    Augmenter,
+    Backbone,
+    ConfigError,
+    DataError,
+    Dataset,
+    Head,
+    Part,
+    PluginError,
+    Task,
+)
 from .atomic import atomic_write
 from .baselines import DUMMIES, dummy_scores
 from .cache import EmbeddingCache, default_cache_dir
@@ -27,8 +38,13 @@ from .embedding import embed_paths
 from .hashing import config_hash, file_digest
 from .images import image_problem
 from .metrics import score
-from .protocol import (Protocol, label_aware_patient_split, split_from_column, split_from_file,
-                       validation_fold)
+from .protocol import (
+    Protocol,
+    label_aware_patient_split,
+    split_from_column,
+    split_from_file,
+    validation_fold,
+)
 from .receipt import receipt
 from .registry import Catalogue, load_catalogue
 from .store import ResultsStore
@@ -145,8 +161,9 @@ def choose_splits(name: str, tasks: list[Task], protocol: Protocol) -> tuple[dic
         test, problems = split_from_file(protocol.split_file, set(samples["group"]))
         return {s: test for s in protocol.seeds}, problems
     bins = samples.assign(stratum=samples["stratum"] if "stratum" in samples else samples["label"])
-    out = {s: label_aware_patient_split(bins, protocol.test_fraction, protocol.tau, protocol.split_seed_for(s))
-           for s in protocol.seeds}
+    out = {s: label_aware_patient_split(bins, protocol.test_fraction, protocol.tau,
+                                        protocol.split_seed + (i if protocol.resample_split else 0))
+           for i, s in enumerate(protocol.seeds)}
     return out, []
 
 
@@ -162,7 +179,7 @@ def write_run_header(store: ResultsStore, suite: Suite, plugins: dict[str, list]
 def split_path(plugin: Dataset) -> str:
     """``split/<name>.json``, with a hash of the parameters when they differ from the defaults,
     so two configurations of one dataset plugin in a suite keep separate split files."""
-    suffix = "" if plugin.label == plugin.name else f"-{config_hash(plugin.identity(), 8)}"
+    suffix = "" if plugin.label == plugin.name else f"-{config_hash(plugin.identity.params, 8)}"
     return f"split/{plugin.name}{suffix}.json"
 
 
@@ -194,7 +211,7 @@ class Grid:
 
     def cell_id(self, ds: Dataset, task: Task, backbone: Any, augmenter: Any, head: Any) -> str:
         """Stable hash of everything that defines a cell; dummies pass names ('-', 'dummy:…') for plugins."""
-        return config_hash({"dataset": ds.identity(), "task": task.name,
+        return config_hash({"dataset": ds.identity.digest, "task": task.name,
                             "data": self.fingerprints[ds.label], "backbone": _identity(backbone),
                             "augmenter": _identity(augmenter), "head": _identity(head),
                             "protocol": self.protocol.identity()})
@@ -357,7 +374,7 @@ def dataset_fingerprint(tasks: list[Task]) -> str:
 
 
 def _identity(plugin: Any) -> Any:
-    return plugin if isinstance(plugin, str) else plugin.identity()
+    return plugin if isinstance(plugin, str) else plugin.identity.digest
 
 
 def leakage_problems(new: pd.DataFrame, fit: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame) -> list[str]:

@@ -1,71 +1,135 @@
-"""Suite files: which datasets, backbones, augmenters and heads to cross, under which protocol."""
+"""Suite files: which datasets, backbones, augmenters and heads to cross, under which protocol.
+
+A suite is a typed pydantic model: every wrong type names its key path and the expected
+type, an unknown key gets a "did you mean" suggestion, and ``skinbench schema`` exports the
+JSON Schema so editors can complete and check suite files.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .api import ConfigError
+from .api import ConfigError, validation_lines
 from .protocol import Protocol
 
 KINDS = {"datasets": "dataset", "backbones": "backbone", "augmenters": "augmenter", "heads": "head"}
-TOP_LEVEL = {"name", "description", "protocol", "plugins", *KINDS}
 
 
-@dataclass
-class Entry:
-    """One plugin named in a suite, with its parameter overrides (and task subset for datasets)."""
+class Entry(BaseModel):
+    """One plugin named in a suite, with its parameter overrides (a bare name means all defaults)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
     tasks: list[str] | None = None
+    """Datasets only: the tasks to run (default: all)."""
+    label: str | None = None
+    """Datasets only: the display name on leaderboards and the published site."""
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _one_task(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _no_params(cls, value: Any) -> Any:
+        return {} if value is None else value
 
 
-@dataclass
-class Suite:
-    name: str
-    datasets: list[Entry]
-    backbones: list[Entry]
-    augmenters: list[Entry]
-    heads: list[Entry]
-    protocol: Protocol
-    block: list[str] = field(default_factory=list)
+class PluginsSection(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    block: list[str] = Field(default_factory=list)
     autoload: bool | None = None
+
+    @field_validator("block", mode="before")
+    @classmethod
+    def _one_name(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class Executor(BaseModel):
+    """Where the grid runs: in this process (``local``) or on a Dask cluster (``dask``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    kind: Literal["local", "dask"] = "local"
+    workers: int | None = Field(None, ge=1)
+    """dask without a scheduler: worker processes of the LocalCluster (default: one per core)."""
+    threads_per_worker: int = Field(1, ge=1)
+    scheduler: str | None = None
+    """dask: address of an existing scheduler (tcp://host:8786); none starts a LocalCluster."""
+    gpus_per_worker: int = Field(0, ge=0)
+    """LocalCluster workers advertise this many ``GPU`` resources (embedding tasks on CUDA need one)."""
+    shared_cache: bool = False
+    """Workers see the driver's cache folder (shared filesystem): augmenters cache there directly."""
+
+
+class Suite(BaseModel):
+    """A whole suite, every default filled in."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = "suite"
     description: str = ""
+    datasets: list[Entry] = Field(min_length=1)
+    backbones: list[Entry] = Field(min_length=1)
+    augmenters: list[Entry] = Field(default_factory=lambda: [Entry(name="none")], min_length=1)
+    heads: list[Entry] = Field(min_length=1)
+    protocol: Protocol = Field(default_factory=Protocol)
+    plugins: PluginsSection = Field(default_factory=PluginsSection)
+    executor: Executor = Field(default_factory=Executor)
+
+    @field_validator("datasets", "backbones", "augmenters", "heads", mode="before")
+    @classmethod
+    def _entries(cls, value: Any) -> Any:
+        """A lone entry is a list of one, and a bare name is an entry with default parameters."""
+        if value is None:
+            return value
+        items = value if isinstance(value, list) else [value]
+        return [{"name": item} if isinstance(item, str) else item for item in items]
+
+    @field_validator("protocol", "plugins", "executor", mode="before")
+    @classmethod
+    def _empty_section(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @property
+    def block(self) -> list[str]:
+        return self.plugins.block
+
+    @property
+    def autoload(self) -> bool | None:
+        return self.plugins.autoload
 
 
 def demo_suite_path() -> Path:
     return Path(str(resources.files("skinbench") / "suites" / "demo.yaml"))
 
 
-def load_suite(source: str | Path | dict | None) -> Suite:
-    """Parse a suite from a YAML path or a dict (``None`` = the embedded demo suite)."""
+def load_suite(source: str | Path | dict | Suite | None) -> Suite:
+    """Parse a suite from a YAML path, a dict or a :class:`Suite` (``None`` = the embedded demo suite)."""
+    if isinstance(source, Suite):
+        return source
     if source is None:
         source = demo_suite_path()
     if isinstance(source, dict):
         raw, where = source, "suite"
     else:
         where = str(source)
-        raw = read_yaml_mapping(source, f"a suite, with keys {', '.join(sorted(TOP_LEVEL))}")
-    unknown = sorted(set(raw) - TOP_LEVEL)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(TOP_LEVEL))}")
-    entries = {key: _entries(raw.get(key), key, where) for key in KINDS}
-    for key in ("datasets", "backbones", "heads"):
-        if not entries[key]:
-            raise ConfigError(f"{where}: '{key}' is empty; name at least one {KINDS[key]}")
-    plugins = raw.get("plugins") or {}
-    return Suite(
-        name=str(raw.get("name", Path(where).stem)),
-        description=str(raw.get("description", "")),
-        protocol=Protocol.from_dict(raw.get("protocol")),
-        block=list(plugins.get("block", [])),
-        autoload=plugins.get("autoload"),
-        **{key: entries[key] or ([Entry("none")] if key == "augmenters" else []) for key in KINDS},
-    )
+        raw = read_yaml_mapping(source, "a suite, with keys " + ", ".join(Suite.model_fields))
+        raw.setdefault("name", Path(where).stem)
+    try:
+        return Suite.model_validate(raw)
+    except ValidationError as exc:
+        lines = validation_lines(exc, Suite)
+        raise ConfigError(f"{where}: the suite is not valid:\n" + "\n".join(f"- {line}" for line in lines)) from None
 
 
 def read_yaml_mapping(path: str | Path, what: str) -> dict:
@@ -74,32 +138,27 @@ def read_yaml_mapping(path: str | Path, what: str) -> dict:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found; expected {what}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder; expected a YAML file with {what}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: malformed YAML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected {what} at the top level")
     return data
 
 
-def _entries(raw: Any, key: str, where: str) -> list[Entry]:
-    out = []
-    for i, item in enumerate(raw or []):
-        if isinstance(item, str):
-            out.append(Entry(item))
-        elif isinstance(item, dict) and "name" in item:
-            extra = sorted(set(item) - {"name", "params", "tasks"})
-            if extra:
-                raise ConfigError(f"{where}: {key}[{i}] has unknown key(s) {', '.join(extra)}; use name, params, tasks")
-            out.append(Entry(str(item["name"]), dict(item.get("params") or {}), item.get("tasks")))
-        else:
-            raise ConfigError(f"{where}: {key}[{i}] must be a name or a mapping with 'name' and optional 'params'")
-    return out
-
-
 def resolved(suite: Suite, plugins: dict[str, list]) -> dict[str, Any]:
-    """The suite with every default filled in, as written to the run directory."""
+    """The suite with every default filled in and each plugin's resolved identity, as written to the run directory."""
     out: dict[str, Any] = {"name": suite.name, "description": suite.description, "protocol": suite.protocol.as_dict(),
-                           "plugins": {"block": suite.block, "autoload": suite.autoload}}
+                           "plugins": suite.plugins.model_dump(), "executor": suite.executor.model_dump()}
     for key, instances in plugins.items():
-        out[key] = [{"name": p.name, "params": p.config, "label": p.label} for p in instances]
+        entries = getattr(suite, key)
+        out[key] = [{"name": p.name, "params": p.config, "label": p.label,
+                     **({"tasks": e.tasks} if e.tasks is not None else {}),
+                     **({"display_name": e.label} if e.label else {}),
+                     "identity": p.identity.record()} for p, e in zip(instances, entries)]
     return out

@@ -9,26 +9,27 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable, Literal
 
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-
-from skinbench.api import ConfigError, DataError, Dataset, Task
+from skinbench.api import ConfigError, DataError, Dataset, PluginParams, Task
 from skinbench.hashing import file_digest
 
 logger = logging.getLogger("skinbench.datasets")
 
 MISSING_IMAGE_POLICIES = ("error", "skip")
-COMMON_PARAMS: dict[str, Any] = {
-    "root": "",
-    "missing_images": "error",
-    "merge_identical_images": True,
-}
-"""``missing_images``: 'error' reports every missing file; 'skip' drops those rows and counts them.
-``merge_identical_images``: put rows whose image files have identical bytes into one group."""
+
+
+class FileParams(PluginParams):
+    """Parameters every file-backed dataset shares."""
+
+    root: str = ""
+    """The dataset folder."""
+    missing_images: Literal["error", "skip"] = "error"
+    """'error' reports every missing file; 'skip' drops those rows and counts them."""
 
 
 class Problems:
@@ -137,13 +138,7 @@ def content_digests(images: pd.Series) -> pd.Series:
 class FileDataset(Dataset):
     """Base of the built-in datasets that read a folder: parameter checks and task assembly."""
 
-    params: dict[str, Any] = dict(COMMON_PARAMS)
-
-    def __init__(self, **overrides: Any):
-        super().__init__(**overrides)
-        if self.config["missing_images"] not in MISSING_IMAGE_POLICIES:
-            raise ConfigError(f"dataset '{self.name}': missing_images must be one of "
-                              f"{', '.join(MISSING_IMAGE_POLICIES)}, not {self.config['missing_images']!r}")
+    Params = FileParams
 
     def chosen(self, param: str, allowed: Iterable[str]) -> list[str]:
         """The values of a list parameter (e.g. ``tasks``), each checked against ``allowed``."""
@@ -190,7 +185,7 @@ class FileDataset(Dataset):
             classes = [c for c in classes if c not in empty]
             description += f" Scale values without samples, left out of the classes: {empty}." if empty else ""
         self._check_labels(task, classes, samples, problems)
-        if self.config["merge_identical_images"] and len(samples):
+        if len(samples):
             before = samples["group"].nunique()
             samples = samples.assign(group=linked_groups(samples["group"], content_digests(samples["image"])))
             merged = before - samples["group"].nunique()

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
 from skinbench.api import Dataset, Task
 from skinbench.hookspecs import hookimpl
 from skinbench.images import image_problem

@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 import pandas as pd
-
 from skinbench.api import Task
 from skinbench.hookspecs import hookimpl
 
-from ._common import COMMON_PARAMS, FileDataset, Problems, has_columns, optional_text, read_csv, row_origins
+from ._common import (
+    FileDataset,
+    FileParams,
+    Problems,
+    has_columns,
+    optional_text,
+    read_csv,
+    row_origins,
+)
 
 LEGACY_MALIGNANCY = "malignancy(malig=1)"  # older CSV releases; the official loader converts it
 MALIGNANCY_VALUES = {"true": "malignant", "1": "malignant", "false": "benign", "0": "benign"}
@@ -16,11 +23,11 @@ class Ddi(FileDataset):
     """DDI: malignant vs benign, skin tone (Fitzpatrick 12 / 34 / 56) as metadata."""
 
     name = "ddi"
-    params = {
-        **COMMON_PARAMS,
-        "csv": "ddi_metadata.csv",
-        "images_dir": "images",  # the official loader expects DDI/images/<DDI_file> next to DDI/ddi_metadata.csv
-    }
+    class Params(FileParams):
+        csv: str = "ddi_metadata.csv"
+        images_dir: str = "images"
+        """The official loader expects DDI/images/<DDI_file> next to DDI/ddi_metadata.csv."""
+
     meta = {
         "license": "Stanford University Dataset Research Use Agreement (Stanford AIMI)",
         "citation": "Daneshjou R, Vodrahalli K, Novoa RA, et al. Disparities in dermatology AI performance on a "
@@ -50,7 +57,7 @@ class Ddi(FileDataset):
             "origin": row_origins(path, table, "DDI_file"),
         })
         task = self.assemble("malignant", ["benign", "malignant"], samples, problems,
-                             description=f"DDI malignant versus benign. {self.meta['notes']}")
+                             description=f"DDI malignant versus benign. {self.meta.notes}")
         problems.raise_if_any()
         return [task]
 

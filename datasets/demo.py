@@ -21,7 +21,6 @@ from PIL import Image
 from scipy import ndimage
 from scipy.stats import norm
 from skimage.color import lab2rgb
-
 from skinbench.api import Dataset, Task
 from skinbench.cache import default_cache_dir
 from skinbench.hashing import config_hash

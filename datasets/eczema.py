@@ -13,6 +13,9 @@ means 'not graded': the row is left out and counted.
 """
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import Field
 from skinbench.hookspecs import hookimpl
 
 from .generic_csv import GenericCsv
@@ -22,15 +25,15 @@ class EczemaSeverity(GenericCsv):
     """Eczema severity 0-3 (ordinal, 4 classes), one group per subject_id."""
 
     name = "eczema"
-    params = {
-        **GenericCsv.params,
-        "csv": "eczema.csv",
-        "group_column": "subject_id",
-        "label_columns": ["severity"],
-        "classes": {"severity": [0, 1, 2, 3]},
-        "label_map": {"severity": {"clear": 0, "mild": 1, "moderate": 2, "severe": 3}},
-        "ordinal": True,
-    }
+    class Params(GenericCsv.Params):
+        csv: str = "eczema.csv"
+        group_column: str = "subject_id"
+        label_columns: list[str] = Field(default_factory=lambda: ["severity"], min_length=1)
+        classes: dict[str, list[Any]] = Field(default_factory=lambda: {"severity": [0, 1, 2, 3]})
+        label_map: dict[str, dict[str, Any]] = Field(
+            default_factory=lambda: {"severity": {"clear": 0, "mild": 1, "moderate": 2, "severe": 3}})
+        ordinal: bool | list[str] = True
+
     meta = {
         "license": "as the user's data",
         "citation": "Task as in Kumar N, Aran O. Automated Measurement of Eczema Severity with Self-Supervised "

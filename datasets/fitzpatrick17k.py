@@ -2,12 +2,21 @@
 from __future__ import annotations
 
 import pandas as pd
-
+from pydantic import Field
 from skinbench.api import Task
 from skinbench.hookspecs import hookimpl
 
-from ._common import COMMON_PARAMS, FileDataset, Problems, has_columns, index_images_by_stem, linked_groups, \
-    optional_text, read_csv, row_origins
+from ._common import (
+    FileDataset,
+    FileParams,
+    Problems,
+    has_columns,
+    index_images_by_stem,
+    linked_groups,
+    optional_text,
+    read_csv,
+    row_origins,
+)
 
 DECLARED_CLASSES = {
     "three_partition_label": ["non-neoplastic", "benign", "malignant"],
@@ -23,14 +32,14 @@ class Fitzpatrick17k(FileDataset):
     """Fitzpatrick17k: one task per label column; groups join rows sharing md5hash, url or image bytes."""
 
     name = "fitzpatrick17k"
-    params = {
-        **COMMON_PARAMS,
-        "csv": "fitzpatrick17k.csv",
-        "images_dir": "images",  # files named <md5hash> with any extension (.jpg from most download scripts)
-        "tasks": ["three_partition_label", "nine_partition_label"],
-        "skin_tone": "fitzpatrick_scale",
-        "exclude_qc": ["3 Wrongly labelled"],
-    }
+    class Params(FileParams):
+        csv: str = "fitzpatrick17k.csv"
+        images_dir: str = "images"
+        """Files named <md5hash> with any extension (.jpg from most download scripts)."""
+        tasks: list[str] = Field(default_factory=lambda: ["three_partition_label", "nine_partition_label"], min_length=1)
+        skin_tone: str = "fitzpatrick_scale"
+        exclude_qc: list[str] = Field(default_factory=lambda: ["3 Wrongly labelled"])
+
     meta = {
         "license": "CC BY-NC-SA 3.0",
         "citation": "Groh M, Harris C, Soenksen L, et al. Evaluating deep neural networks trained on clinical images "
@@ -69,7 +78,7 @@ class Fitzpatrick17k(FileDataset):
         labelled = table[name] != ""
         return self.assemble(name, self._classes(name, table), samples[labelled].assign(label=table[name][labelled]),
                              problems, excluded={**excluded, f"rows with an empty {name}": int((~labelled).sum())},
-                             description=f"Fitzpatrick17k {name}. {self.meta['notes']}")
+                             description=f"Fitzpatrick17k {name}. {self.meta.notes}")
 
     @staticmethod
     def _classes(name: str, table: pd.DataFrame) -> list[str]:

@@ -5,11 +5,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
+from pydantic import Field, field_validator
 from skinbench.api import ConfigError, Task
 from skinbench.hookspecs import hookimpl
 
-from ._common import COMMON_PARAMS, FileDataset, Problems, has_columns, optional_text, read_csv, row_origins
+from ._common import (
+    FileDataset,
+    FileParams,
+    Problems,
+    has_columns,
+    optional_text,
+    read_csv,
+    row_origins,
+)
 
 METADATA_NAMES = ("region", "skin_tone", "sex", "age")
 
@@ -18,18 +26,32 @@ class GenericCsv(FileDataset):
     """A CSV with one row per image: image path, patient id and one or more label columns (one task each)."""
 
     name = "generic-csv"
-    params = {
-        **COMMON_PARAMS,
-        "csv": "",  # the CSV file; a relative path is taken from root (or the working directory when root is '')
-        "image_column": "image",  # a relative image path is taken from root (or the CSV's folder when root is '')
-        "group_column": "patient_id",
-        "label_columns": ["label"],
-        "classes": {},  # label column -> class order; default: the values found, sorted (numerically if numbers)
-        "label_map": {},  # label column -> {value in the CSV: label}; values not listed stay as they are
-        "ordinal": False,  # true: every label column is ordinal; or a list of the ordinal label columns
-        "metadata_columns": {},  # region / skin_tone / sex / age -> CSV column; same-named columns are used anyway
-        "missing_labels": [""],  # values meaning 'not labelled': such rows are left out of that task and counted
-    }
+    class Params(FileParams):
+        csv: str = ""
+        """The CSV file; a relative path is taken from root (or the working directory when root is '')."""
+        image_column: str = "image"
+        """A relative image path is taken from root (or the CSV's folder when root is '')."""
+        group_column: str = "patient_id"
+        label_columns: list[str] = Field(default_factory=lambda: ["label"], min_length=1)
+        classes: dict[str, list[Any]] = Field(default_factory=dict)
+        """Label column -> class order; default: the values found, sorted (numerically if numbers)."""
+        label_map: dict[str, dict[str, Any]] = Field(default_factory=dict)
+        """Label column -> {value in the CSV: label}; values not listed stay as they are."""
+        ordinal: bool | list[str] = False
+        """True: every label column is ordinal; or a list of the ordinal label columns."""
+        metadata_columns: dict[str, str] = Field(default_factory=dict)
+        """region / skin_tone / sex / age -> CSV column; same-named columns are used anyway."""
+        missing_labels: list[str] = Field(default_factory=lambda: [""])
+        """Values meaning 'not labelled': such rows are left out of that task and counted."""
+
+        @field_validator("label_map", mode="before")
+        @classmethod
+        def _text_keys(cls, value: Any) -> Any:
+            """YAML reads ``0: clear`` with an integer key; the CSV holds text."""
+            if isinstance(value, dict):
+                return {k: ({str(a): b for a, b in v.items()} if isinstance(v, dict) else v) for k, v in value.items()}
+            return value
+
     meta = {
         "license": "as the user's data",
         "citation": "",
@@ -87,7 +109,7 @@ class GenericCsv(FileDataset):
         return self.assemble(
             column, self._classes(column, labels), samples[labelled].assign(label=labels), problems,
             excluded={f"rows with no {column}": int((~labelled).sum())}, ordinal=self._is_ordinal(column),
-            description=f"{column} from {path.name}. {self.meta['notes']}")
+            description=f"{column} from {path.name}. {self.meta.notes}")
 
     def _labels(self, column: str, raw: pd.Series) -> pd.Series:
         """Apply label_map, then spell each value as its declared class (so YAML 0 matches CSV '0')."""

@@ -4,12 +4,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-
+from pydantic import Field
 from skinbench.api import Task
 from skinbench.hookspecs import hookimpl
 
-from ._common import COMMON_PARAMS, FileDataset, Problems, has_columns, index_images_by_stem, read_csv, \
-    optional_text, row_origins
+from ._common import (
+    FileDataset,
+    FileParams,
+    Problems,
+    has_columns,
+    index_images_by_stem,
+    optional_text,
+    read_csv,
+    row_origins,
+)
 
 DIAGNOSES = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
 METADATA_NAMES = ("HAM10000_metadata.csv", "HAM10000_metadata")  # Kaggle copy / Harvard Dataverse copy
@@ -21,12 +29,12 @@ class Ham10000(FileDataset):
     """HAM10000: dx (7 classes) and melanoma-vs-rest, one group per lesion_id."""
 
     name = "ham10000"
-    params = {
-        **COMMON_PARAMS,
-        "metadata": "",  # '' = HAM10000_metadata.csv or HAM10000_metadata, whichever exists in root
-        "image_dirs": ["HAM10000_images_part_1", "HAM10000_images_part_2"],
-        "tasks": list(TASKS),
-    }
+    class Params(FileParams):
+        metadata: str = ""
+        """'' = HAM10000_metadata.csv or HAM10000_metadata, whichever exists in root."""
+        image_dirs: list[str] = Field(default_factory=lambda: ["HAM10000_images_part_1", "HAM10000_images_part_2"])
+        tasks: list[str] = Field(default_factory=lambda: list(TASKS), min_length=1)
+
     meta = {
         "license": "CC BY-NC 4.0",
         "citation": "Tschandl P, Rosendahl C, Kittler H. The HAM10000 dataset, a large collection of multi-source "

@@ -3,14 +3,23 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
-
+from pydantic import Field
 from skinbench.api import ConfigError, Task
 from skinbench.hookspecs import hookimpl
 
-from ._common import COMMON_PARAMS, FileDataset, Problems, duplicated_ids, has_columns, optional_text, read_csv, \
-    row_origins
+from ._common import (
+    FileDataset,
+    FileParams,
+    Problems,
+    duplicated_ids,
+    has_columns,
+    optional_text,
+    read_csv,
+    row_origins,
+)
 
 CONDITION_COLUMN = "weighted_skin_condition_label"
 GRADABLE_COLUMN = "dermatologist_gradable_for_skin_condition_1"
@@ -29,16 +38,17 @@ class Scin(FileDataset):
     """SCIN: top-k skin conditions (and optional skin-tone tasks); one group per case, joined across shared images."""
 
     name = "scin"
-    params = {
-        **COMMON_PARAMS,
-        "cases_csv": "dataset/scin_cases.csv",
-        "labels_csv": "dataset/scin_labels.csv",
-        "tasks": ["condition"],
-        "top_k": 10,
-        "rare_conditions": "drop",  # 'drop' leaves cases outside the top k out; 'other' labels them 'other'
-        "gradable_values": ["DEFAULT_YES_IMAGE_QUALITY_SUFFICIENT"],
-        "skin_tone": "fitzpatrick_skin_type",  # metadata column: self-reported FST; or a monk/dermatologist column
-    }
+    class Params(FileParams):
+        cases_csv: str = "dataset/scin_cases.csv"
+        labels_csv: str = "dataset/scin_labels.csv"
+        tasks: list[str] = Field(default_factory=lambda: ["condition"], min_length=1)
+        top_k: int = Field(10, ge=1)
+        rare_conditions: Literal["drop", "other"] = "drop"
+        """'drop' leaves cases outside the top k out; 'other' labels them 'other'."""
+        gradable_values: list[str] = Field(default_factory=lambda: ["DEFAULT_YES_IMAGE_QUALITY_SUFFICIENT"])
+        skin_tone: str = "fitzpatrick_skin_type"
+        """Metadata column: self-reported FST; or a monk/dermatologist column."""
+
     meta = {
         "license": "SCIN Data Use License (no attempt to re-identify subjects)",
         "citation": "Ward A, Li J, Wang J, et al. Creating an Empirical Dermatology Dataset Through Crowdsourcing "
@@ -139,7 +149,7 @@ class Scin(FileDataset):
             what = f"SCIN condition: the {self.config['top_k']} most frequent conditions, the rest {rest}."
         else:
             what = f"SCIN {name}: {TONE_TASKS[name][0]} as an ordinal task."
-        return f"{what} {self.meta['notes']}"
+        return f"{what} {self.meta.notes}"
 
 
 def _top_condition(text: str, origin: str, problems: Problems) -> str | None:

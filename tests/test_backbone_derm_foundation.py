@@ -12,7 +12,7 @@ from skinbench.plugins.backbones.derm_foundation import SIGNATURE_FILES, DermFou
 
 def test_model_dir_must_hold_a_savedmodel(tmp_path):
     with pytest.raises(ConfigError, match="missing saved_model.pb"):
-        DermFoundation(model_dir=str(tmp_path)).embedding_identity()
+        DermFoundation(model_dir=str(tmp_path)).identity.record()
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is not None, reason="TensorFlow is installed")
@@ -21,6 +21,6 @@ def test_without_tensorflow_the_error_names_the_extra(tmp_path):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(name.encode())
     backbone = DermFoundation(model_dir=str(tmp_path))
-    assert set(backbone.embedding_identity()["savedmodel"]) == set(SIGNATURE_FILES)
+    assert set(backbone.identity.artefacts["savedmodel"]) == set(SIGNATURE_FILES)
     with pytest.raises(ConfigError, match=r"pip install 'skinbench\[derm-foundation\]'"):
         backbone.embed([Image.new("RGB", (8, 8))])

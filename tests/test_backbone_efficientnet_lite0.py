@@ -50,4 +50,4 @@ def test_works_offline_with_no_parameters(tmp_path):
     features = backbone.embed_paths(paths)
     assert features.shape == (2, 1280) and np.isfinite(features).all()
     assert backbone.data_config()["mean"] == (0.5, 0.5, 0.5)
-    assert backbone.embedding_identity()["weights"]["file"] == "efficientnet-lite0-57934424.pth"
+    assert backbone.identity.artefacts["weights"]["file"] == "efficientnet-lite0-57934424.pth"

@@ -15,7 +15,7 @@ from skinbench.plugins.backbones.timm_models import TimmBackbone
 
 
 def key(backbone) -> str:
-    return EmbeddingCache.backbone_key(backbone.embedding_identity())
+    return EmbeddingCache.backbone_key(backbone.identity.record())
 
 
 @pytest.fixture(scope="module")
@@ -46,19 +46,19 @@ def test_torch_file_in_a_folder_is_loaded_with_its_wrapper(weights, images, tmp_
     torch.save({"model": model.state_dict(), "epoch": 3}, tmp_path / "checkpoint.pth")
     backbone = TimmBackbone(model="test_vit", weights=str(tmp_path), **SMALL)
     np.testing.assert_allclose(backbone.embed_paths(images), reference(model, backbone, images), atol=1e-5)
-    assert backbone.embedding_identity()["weights"]["file"] == "checkpoint.pth"
+    assert backbone.identity.artefacts["weights"]["file"] == "checkpoint.pth"
 
 
 def test_offline_without_weights_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(ConfigError, match="no weights.*weights: /path/to/model.safetensors"):
-        TimmBackbone(model="resnet18").embedding_identity()
+        TimmBackbone(model="resnet18").identity.record()
 
 
 def test_missing_weights_path_and_unknown_model_are_errors(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
-        TimmBackbone(model="test_vit", weights=str(tmp_path / "nope.safetensors")).embedding_identity()
+        TimmBackbone(model="test_vit", weights=str(tmp_path / "nope.safetensors")).identity.record()
     with pytest.raises(ConfigError, match="unknown model 'no_such_net'"):
         TimmBackbone(model="no_such_net")
 

@@ -93,7 +93,7 @@ def test_unknown_plugin_and_parameter_list_what_exists(tmp_path, suite_factory):
         run_suite(bad, tmp_path / "run")
     message = str(info.value)
     assert "unknown backbone 'dinov9'; known backbones:" in message and "handcrafted" in message
-    assert "head 'logreg' has no parameter(s) lr; known: C_grid" in message
+    assert "head 'logreg': unknown key 'lr'; known: C_grid" in message
     assert not (tmp_path / "run").exists()
 
 

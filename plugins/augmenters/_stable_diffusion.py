@@ -262,9 +262,15 @@ class StableDiffusionAugmenter(Augmenter):
         base = {k: self.config[k] for k in TASK_SETTINGS if k in self.config}
         return {**base, **(self.config["per_task"] or {}).get(task, {})}
 
-    def identity(self) -> dict[str, Any]:
-        """Cell identity includes the prompt file's content, so editing prompts makes new cells."""
-        return {**super().identity(), "prompts_digest": self.prompts.digest}
+    runtime_params = frozenset({"device", "progress", "attention_slicing"})
+
+    def artefacts(self) -> dict[str, Any]:
+        """The model (folder fingerprint, or hub id and revision), the prompt file's content and the
+        dtype and device type in use: editing prompts or swapping weights makes new cells."""
+        device = str(self._device())
+        return {"model": model_identity(self.config["model"], self.config["revision"]),
+                "prompts_digest": self.prompts.digest, "dtype": self.dtype_name(device),
+                "device_type": device.split(":")[0]}
 
     def dtype_name(self, device: str) -> str:
         names = {"auto": "float16" if device.startswith("cuda") else "float32", "fp16": "float16",

@@ -43,7 +43,7 @@ class ClassicalAugmenter(Augmenter):
         rows = []
         for index, row_i in enumerate(sources):
             row = train.iloc[row_i]
-            key = config_hash({"source": file_digest(row["image"]), "augmenter": self.identity(),
+            key = config_hash({"source": file_digest(row["image"]), "augmenter": self.identity.digest,
                                "seed": seed, "index": index})
             target = folder / f"{key}.png"
             if not target.exists():

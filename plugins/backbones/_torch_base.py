@@ -97,13 +97,17 @@ class TorchBackbone(Backbone):
         self._preprocessing: dict | None = None
 
     # ----- identity and preprocessing -----------------------------------------------------
-    def embedding_identity(self) -> dict[str, Any]:
-        """Weights content, preprocessing, TTA and pooling; never device, precision, batch size or workers."""
+    def artefacts(self) -> dict[str, Any]:
+        """Weights content, resolved preprocessing, and the device type, precision and library
+        versions actually used (bf16 on CUDA and fp32 on the CPU give different embeddings)."""
+        import timm
+
         if self._weights_identity is None:
             self._weights_identity = self.weights_identity()
-        params = {k: v for k, v in self.config.items() if k not in self.runtime_params}
-        return {"name": self.name, "params": params, "weights": self._weights_identity,
-                "preprocessing": self.preprocessing()}
+        dtype = resolve_precision(self.config["precision"], self.device)
+        return {"weights": self._weights_identity, "preprocessing": self.preprocessing(),
+                "device_type": self.device.type, "precision": str(dtype).removeprefix("torch.") if dtype else "float32",
+                "torch": torch.__version__, "timm": timm.__version__}
 
     def preprocessing(self) -> dict[str, Any]:
         """The native config with the suite's overrides applied: resize, crop, interpolation, mean, std."""

@@ -65,9 +65,9 @@ class DermFoundation(Backbone):
             )
         return folder
 
-    def embedding_identity(self) -> dict[str, Any]:
+    def artefacts(self) -> dict[str, Any]:
         folder = self._folder()
-        return {"name": self.name, "savedmodel": {name: file_digest(folder / name) for name in SIGNATURE_FILES}}
+        return {"savedmodel": {name: file_digest(folder / name) for name in SIGNATURE_FILES}}
 
     def embed(self, images: list[Image.Image]) -> np.ndarray:
         tf = tensorflow()

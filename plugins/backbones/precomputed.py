@@ -46,10 +46,9 @@ class Precomputed(Backbone):
                               f"file (got {self.config['file']!r})")
         return path
 
-    def embedding_identity(self) -> dict[str, Any]:
+    def artefacts(self) -> dict[str, Any]:
         path = self._file()
-        params = {k: v for k, v in self.config.items() if k != "file"}
-        return {"name": self.name, "params": params, "file": path.name, "sha256": file_digest(path)}
+        return {"file": path.name, "sha256": file_digest(path)}
 
     def embed(self, images):
         raise PluginError("backbone 'precomputed' looks embeddings up by image path; it cannot embed decoded images")

@@ -64,6 +64,15 @@ class FineTuneHead(Head):
         "citation": "Seed 000 thesis, section 4.3.2 / Table 4.2 (PanDerm-L and DINOv2-L fine-tuning recipe)",
     }
 
+    runtime_params = frozenset({"device", "precision", "num_workers", "progress"})
+    """batch_size is not among them: it changes the optimisation, hence the result."""
+
+    def artefacts(self) -> dict:
+        device = resolve_device(self.config["device"])
+        dtype = resolve_precision(self.config["precision"], device)
+        return {"device_type": device.type, "precision": str(dtype).removeprefix("torch.") if dtype else "float32",
+                "torch": torch.__version__}
+
     def __init__(self, **overrides):
         super().__init__(**overrides)
         if self.config["resize"] < self.config["image_size"]:

@@ -37,6 +37,12 @@ class MLPHead(Head):
         "citation": "Self-supervised learning for eczema severity with SegGPT + DINO features and an MLP (seed 004)",
     }
 
+    runtime_params = frozenset({"device", "progress"})
+    """batch_size is not among them: it changes the optimisation, hence the result."""
+
+    def artefacts(self) -> dict:
+        return {"device_type": resolve_device(self.config["device"]).type, "torch": torch.__version__}
+
     def __init__(self, **overrides):
         super().__init__(**overrides)
         if self.config["class_weight"] not in CLASS_WEIGHTS:

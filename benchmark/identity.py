@@ -1,0 +1,162 @@
+"""One resolved identity per plugin instance, and the cell ids and cache keys derived from it.
+
+Everything that can change a result is in the identity: the plugin's name, package and
+version, a digest of its source code, its non-runtime parameters, and its resolved
+artefacts (weights hash, model folder fingerprint, prompt digest, precision and device type
+in use). Cell ids, embedding cache keys and augmentation cache keys are all hashes of
+identities, so two runs that could differ never share a cell or a cache entry.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import inspect
+import sys
+from functools import lru_cache
+from types import ModuleType
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from .hashing import config_hash
+
+CONTRACT_MODULES = frozenset({"skinbench.hookspecs"})
+"""Modules that only declare hooks: editing their docstrings must not invalidate every cache."""
+
+CORE_MODULES = ("skinbench.metrics", "skinbench.baselines", "skinbench.protocol", "skinbench.api",
+                "skinbench.embedding", "skinbench.groups")
+"""Core code that computes scores, dummies, splits and the data path of every cell: in every cell id."""
+
+
+class PluginIdentity(BaseModel):
+    """The resolved identity of one plugin instance, as recorded in ``suite.yaml`` and the receipt."""
+
+    model_config = ConfigDict(frozen=True, protected_namespaces=())
+
+    kind: str
+    name: str
+    package: str
+    version: str
+    code: str
+    params: dict[str, Any]
+    artefacts: dict[str, Any]
+
+    @property
+    def digest(self) -> str:
+        """Hash of the whole identity: the root of every cell id and cache key of this plugin."""
+        return config_hash(self.model_dump(mode="json"), 32)
+
+    def record(self) -> dict[str, Any]:
+        """The identity with its digest, for ``suite.yaml``, ``receipt.json`` and the cache's ``identity.json``."""
+        return {**self.model_dump(mode="json"), "digest": self.digest}
+
+
+def resolve_identity(plugin: Any) -> PluginIdentity:
+    """Resolve ``plugin``'s identity: calls its :meth:`~skinbench.api.Plugin.artefacts` (which may
+    hash weights or raise :class:`~skinbench.api.ConfigError` when they do not resolve)."""
+    cls = type(plugin)
+    package, version = distribution_of(cls)
+    declared = cls.meta.version if getattr(cls, "meta", None) is not None else None
+    params = {k: v for k, v in plugin.config.items() if k not in cls.runtime_params}
+    return PluginIdentity(kind=cls.kind, name=cls.name, package=package, version=str(declared or version),
+                          code=code_digest(cls), params=_jsonable(params), artefacts=_jsonable(plugin.artefacts()))
+
+
+def _jsonable(value: Any) -> Any:
+    """Tuples and paths as JSON would store them, so an identity equals its own round trip."""
+    import json
+
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+@lru_cache(maxsize=None)
+def distribution_of(cls: type) -> tuple[str, str]:
+    """(distribution name, version) of the package that defines ``cls``; ('', 'unknown') for loose modules."""
+    top = cls.__module__.split(".")[0]
+    names = importlib.metadata.packages_distributions().get(top, [])
+    for name in names:
+        try:
+            return name, importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "", "unknown"
+
+
+@lru_cache(maxsize=None)
+def code_digest(cls: type) -> str:
+    """sha256 over the source of the modules that define ``cls`` and its bases, of the modules
+    those import from the same top-level package, and of ``cls.code_modules``.
+
+    An edited plugin (same name and version, different code) therefore gets a new identity.
+    """
+    return _digest_of_modules(tuple(sorted(_modules_of(cls))))
+
+
+def core_digest() -> str:
+    """Digest of the core modules that score every cell (:data:`CORE_MODULES`)."""
+    return _digest_of_modules(CORE_MODULES)
+
+
+@lru_cache(maxsize=None)
+def _digest_of_modules(names: tuple[str, ...]) -> str:
+    h = hashlib.sha256()
+    for name in names:
+        module = sys.modules.get(name) or importlib.import_module(name)
+        h.update(name.encode())
+        h.update(_source_bytes(module))
+    return h.hexdigest()[:24]
+
+
+def _modules_of(cls: type) -> set[str]:
+    defining = {c.__module__ for c in cls.__mro__ if c.__module__ not in ("builtins", "abc", "typing")}
+    defining |= set(getattr(cls, "code_modules", ()) or ())
+    found = set()
+    for name in defining:
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        found.add(name)
+        found |= _same_package_imports(module)
+    return found - CONTRACT_MODULES
+
+
+def _same_package_imports(module: ModuleType) -> set[str]:
+    """Modules of the same top-level package that ``module``'s globals come from (one level)."""
+    top = module.__name__.split(".")[0]
+    out = set()
+    for value in vars(module).values():
+        name = value.__name__ if isinstance(value, ModuleType) else getattr(value, "__module__", None)
+        if isinstance(name, str) and name.split(".")[0] == top and name != module.__name__ and name in sys.modules:
+            out.add(name)
+    return out
+
+
+def _source_bytes(module: ModuleType) -> bytes:
+    try:
+        return inspect.getsource(module).encode()
+    except (OSError, TypeError):  # no source (built in, frozen, or a REPL class): its name is all we have
+        return repr(module).encode()
+
+
+def cell_id(dataset: str, task: str, backbone: Any, augmenter: Any, head: Any, protocol: dict) -> str:
+    """Stable id of one cell. ``dataset`` is the dataset's identity digest including its data
+    fingerprint; plugins are :class:`PluginIdentity` digests, or fixed names for dummy cells."""
+    return config_hash({"dataset": dataset, "task": task, "backbone": _digest(backbone),
+                        "augmenter": _digest(augmenter), "head": _digest(head), "protocol": protocol,
+                        "core": core_digest()})
+
+
+def _digest(plugin: Any) -> str:
+    return plugin if isinstance(plugin, str) else plugin.identity.digest
+
+
+def embedding_key(backbone: Any) -> str:
+    """Folder of a backbone's entries in the embedding cache: its whole identity."""
+    return backbone.identity.digest[:24]
+
+
+def augmentation_key(augmenter: Any, **item: Any) -> str:
+    """Cache key of one synthetic image: the augmenter's identity plus what picks the image
+    (source content, seed, index, drawn settings)."""
+    return config_hash({"augmenter": augmenter.identity.digest, **item}, 32)
