@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .metrics import confusion_batch, label_metrics_batch, score
+from .metrics import PROBABILITY_METRICS, confusion_batch, label_metrics_batch, score
 
 DUMMIES = ("most_frequent", "uniform", "stratified")
 
@@ -37,6 +37,6 @@ def dummy_scores(kind: str, y_train: np.ndarray, y_test: np.ndarray, n_classes: 
     expected = {k: float(np.nanmean(v)) if not np.isnan(v).all() else np.nan
                 for k, v in label_metrics_batch(confusion_batch(y_test, preds, n_classes), ordinal).items()}
     ranking = score(y_test, preds[0], probas, n_classes, ordinal)  # constant scores: AUROC 0.5, PR-AUC = prevalence
-    for k in ("auroc", "pr_auc", "top2_accuracy"):
+    for k in PROBABILITY_METRICS:
         expected[k] = ranking[k]
     return expected, probas

@@ -6,13 +6,20 @@ import warnings
 import numpy as np
 from sklearn import metrics as skm
 
+PROBABILITY_METRICS = ("auroc", "pr_auc", "top2_accuracy", "ece", "brier", "nll")
+"""Metrics of the class probabilities alone: a random dummy gets those of its constant probabilities."""
+LOWER_IS_BETTER = frozenset({"ece", "brier", "nll"})
+"""Calibration errors and losses; every other metric improves upwards."""
+MAX_RELIABILITY_BINS = 15
+
 
 def score(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, n_classes: int, ordinal: bool) -> dict[str, float]:
     """Every leaderboard metric for one prediction of the test part.
 
     macro-F1 uses scikit-learn's default label set (classes present in truth or
     prediction), as the thesis did; kappas use all ``n_classes`` so that the
-    quadratic weights follow the declared class order.
+    quadratic weights follow the declared class order. ECE, Brier and NLL score the
+    probabilities as the head returned them (after any temperature it fitted on validation).
     """
     labels = list(range(n_classes))
     with warnings.catch_warnings():
@@ -28,6 +35,11 @@ def score(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, n_classes: int, or
             "auroc": auroc(y, proba, n_classes),
             "pr_auc": skm.average_precision_score(y == 1, proba[:, 1]) if n_classes == 2 and (y == 1).any() else np.nan,
             "top2_accuracy": skm.top_k_accuracy_score(y, proba, k=2, labels=labels) if n_classes > 2 else np.nan,
+            "ece": expected_calibration_error(y, proba),
+            # one formula for every class count (sum over classes, range [0, 2]), so binary and
+            # multi-class tasks are on the same scale
+            "brier": skm.brier_score_loss(y, proba, labels=labels, scale_by_half=False),
+            "nll": skm.log_loss(y, proba, labels=labels),
         }
     return {k: float(v) for k, v in out.items()}
 
@@ -45,6 +57,38 @@ def auroc(y: np.ndarray, proba: np.ndarray, n_classes: int) -> float:
     if n_classes == 2:
         return skm.roc_auc_score(y == 1, proba[:, 1])
     return float(np.mean([skm.roc_auc_score(y == c, proba[:, c]) for c in present]))
+
+
+def reliability_bins(y: np.ndarray, proba: np.ndarray, n_bins: int | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-label reliability: mean confidence, accuracy and size of each non-empty equal-mass bin.
+
+    Confidence is the largest class probability; a sample is correct when that class is its
+    label (Guo et al., 2017). Bin edges are quantiles of the confidences, exactly as scikit-learn's
+    ``calibration_curve(strategy="quantile")`` (which does not return bin sizes), so a few extreme
+    confidences never get a bin of their own. Test parts hold tens of images, hence ⌊√n⌋ bins
+    (at most :data:`MAX_RELIABILITY_BINS`) by default.
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    confidence = proba.max(axis=1)
+    correct = (proba.argmax(axis=1) == np.asarray(y)).astype(np.float64)
+    n_bins = n_bins or int(np.clip(np.sqrt(len(confidence)), 1, MAX_RELIABILITY_BINS))
+    edges = np.quantile(confidence, np.linspace(0, 1, n_bins + 1))
+    bins = np.searchsorted(edges[1:-1], confidence)
+    size = np.bincount(bins, minlength=n_bins)
+    kept = size > 0
+    mean_confidence = np.bincount(bins, confidence, n_bins)[kept] / size[kept]
+    accuracy = np.bincount(bins, correct, n_bins)[kept] / size[kept]
+    return mean_confidence, accuracy, size[kept]
+
+
+def expected_calibration_error(y: np.ndarray, proba: np.ndarray, n_bins: int | None = None) -> float:
+    """Adaptive (equal-mass) top-label ECE: the size-weighted mean |accuracy − confidence| over
+    the bins of :func:`reliability_bins`; NaN for an empty test part."""
+    if len(y) == 0:
+        return np.nan
+    confidence, accuracy, size = reliability_bins(y, proba, n_bins)
+    return float(np.sum(size * np.abs(accuracy - confidence)) / size.sum())
 
 
 def confusion_batch(y: np.ndarray, preds: np.ndarray, n_classes: int) -> np.ndarray:

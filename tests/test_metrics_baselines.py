@@ -65,3 +65,51 @@ def test_score_applicability():
     p3 = np.array([[0.6, 0.3, 0.1], [0.1, 0.2, 0.7], [0.1, 0.3, 0.6], [0.3, 0.6, 0.1]])
     multi = score(y3, p3.argmax(1), p3, 3, ordinal=True)
     assert multi["top2_accuracy"] == 0.75 and np.isnan(multi["pr_auc"]) and not np.isnan(multi["qwk"])
+
+
+# ---------------------------------------------------------------- calibration
+
+
+def test_reliability_bins_match_scikit_learn_quantile_calibration_curve():
+    from sklearn.calibration import calibration_curve
+
+    from skinbench.metrics import reliability_bins
+
+    rng = np.random.default_rng(3)
+    positive = rng.uniform(0.5, 1.0, 200)  # top-label confidences of a binary problem
+    proba = np.column_stack([positive, 1 - positive])
+    y = np.where(rng.uniform(size=200) < positive ** 2, 0, 1)  # overconfident: accuracy below confidence
+    confidence, accuracy, size = reliability_bins(y, proba, n_bins=8)
+    prob_true, prob_pred = calibration_curve(y == 0, positive, n_bins=8, strategy="quantile")
+    np.testing.assert_allclose(confidence, prob_pred)
+    np.testing.assert_allclose(accuracy, prob_true)
+    assert size.sum() == 200 and size.min() >= 24  # equal-mass bins
+
+
+def test_ece_brier_nll_against_hand_computed_values():
+    from skinbench.metrics import expected_calibration_error
+
+    y = np.array([0, 1, 2, 2])
+    proba = np.array([[0.6, 0.3, 0.1], [0.1, 0.2, 0.7], [0.1, 0.3, 0.6], [0.3, 0.6, 0.1]])
+    metrics = score(y, proba.argmax(1), proba, 3, ordinal=True)
+    assert metrics["brier"] == pytest.approx(np.mean([0.26, 1.14, 0.26, 1.26]))  # Σ_k (p_k − [y = k])²
+    assert metrics["nll"] == pytest.approx(-np.mean(np.log([0.6, 0.2, 0.6, 0.1])))
+    # ⌊√4⌋ = 2 bins split at the median confidence 0.6; ties stay in the lower bin, as in
+    # scikit-learn: {0.6, 0.6, 0.6} with 2 of 3 correct, and {0.7} wrong
+    assert metrics["ece"] == pytest.approx(0.75 * abs(2 / 3 - 0.6) + 0.25 * abs(0 - 0.7))
+    assert expected_calibration_error(y, proba, n_bins=1) == pytest.approx(abs(0.5 - 0.625))
+    calibrated = np.tile([0.75, 0.25], (8, 1))
+    assert expected_calibration_error(np.array([0] * 6 + [1] * 2), calibrated) == pytest.approx(0.0)
+
+
+def test_dummies_are_scored_on_their_constant_probabilities():
+    y_train = np.array([0, 0, 0, 1])
+    y_test = np.array([0, 0, 1, 1])
+    stratified, proba = dummy_scores("stratified", y_train, y_test, 2, ordinal=False, draws=50)
+    assert proba[0].tolist() == [0.75, 0.25]
+    assert stratified["brier"] == pytest.approx(np.mean([2 * 0.25 ** 2] * 2 + [2 * 0.75 ** 2] * 2))
+    assert stratified["nll"] == pytest.approx(-np.mean(np.log([0.75, 0.75, 0.25, 0.25])))
+    assert stratified["ece"] == pytest.approx(0.75 - 0.5)  # confidence 0.75 everywhere, half of it right
+    most_frequent, _ = dummy_scores("most_frequent", y_train, y_test, 2, ordinal=False)
+    assert most_frequent["brier"] == pytest.approx(1.0)  # certain and wrong on half the images
+    assert most_frequent["nll"] > 10  # log loss of a zero probability on the true class (clipped)
