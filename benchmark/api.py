@@ -326,6 +326,16 @@ class Dataset(Plugin):
         """Load and return every task. Collect problems and raise :class:`DataError` once."""
         raise NotImplementedError
 
+    def split_table(self, tasks: list[Task]) -> pd.DataFrame:
+        """The labelled images the test split is chosen from: columns ``image``, ``group``, ``task``, ``stratum``.
+
+        The split belongs to the data: it must not change with the tasks a suite selects or with
+        label maps. The default takes every row of every task, binned on its ``stratum`` (the raw
+        label before any label map). Override it when a parameter can hide labels the data has."""
+        return pd.concat([t.samples.assign(task=t.name, stratum=t.samples["stratum"] if "stratum" in t.samples
+                                           else t.samples["label"])[["image", "group", "task", "stratum"]]
+                          for t in tasks], ignore_index=True)
+
 
 class Backbone(Plugin):
     """Turns images into embeddings.

@@ -4,8 +4,20 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any, Callable
+
+
+@lru_cache(maxsize=1)
+def readable_mode() -> int:
+    """0666 minus the process umask (0644 with the usual 022), as ``open()`` would create the file.
+
+    ``mkstemp`` creates 0600 files, which would lock other users out of a shared cache or a
+    published run directory."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -16,6 +28,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
+        os.chmod(tmp, readable_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -26,3 +39,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
 def atomic_write_json(path: str | Path, payload: Any, indent: int | None = 2) -> Path:
     text = json.dumps(payload, indent=indent, sort_keys=True, default=str)
     return atomic_write(path, lambda fh: fh.write(text.encode()))
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
@@ -13,9 +14,12 @@ from .api import SkinbenchError
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    logging.basicConfig(format="skinbench: %(levelname)s: %(message)s", level=logging.WARNING)
     try:
         return args.func(args)
     except SkinbenchError as exc:
+        if args.debug:
+            raise
         print(f"skinbench: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -25,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="skinbench", description=__doc__)
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error instead of its message")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a suite (default: the embedded demo) and print its leaderboard",
@@ -35,6 +40,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--format", default="markdown", choices=["markdown", "latex", "html", "csv", "none"],
                      help="leaderboard printed at the end")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument("--executor", choices=["local", "dask"], help="where the grid runs (default: the suite's "
+                     "executor section, else local: this process)")
+    run.add_argument("--workers", type=int, help="dask: worker processes of the local cluster (default: one per core)")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="dask: an existing scheduler, e.g. tcp://host:8786")
+    run.add_argument("--cell", action="append", metavar="CELL_ID", help="run only this cell (repeatable); "
+                     "cell ids are in results.csv")
     run.set_defaults(func=cmd_run)
 
     plugins = sub.add_parser("plugins", help="list every backbone, augmenter, head and dataset found")
@@ -57,29 +68,61 @@ def parser() -> argparse.ArgumentParser:
     cache.add_argument("--cache-dir", help="cache root (default: $SKINBENCH_CACHE or ~/.cache/skinbench)")
     cache.set_defaults(func=cmd_cache)
 
-    validate = sub.add_parser("validate", help="check a suite and its datasets without computing anything")
+    validate = sub.add_parser("validate", help="preflight: check a suite, its plugins, weights, datasets and "
+                                               "folders without computing anything (run does this first)")
     validate.add_argument("suite", nargs="?", help="suite YAML file (omit for the demo suite)")
+    validate.add_argument("--out", help="also check that this run directory can be written")
+    validate.add_argument("--cache-dir", help="cache root to check (default: $SKINBENCH_CACHE or ~/.cache/skinbench)")
     validate.set_defaults(func=cmd_validate)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of suite files (for editors), with every "
+                                           "installed plugin's parameters")
+    schema.add_argument("--output", "-o", help="write to this file instead of stdout")
+    schema.set_defaults(func=cmd_schema)
     return p
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .runner import run_suite
+    from .leaderboard import render, write_plot
+    from .runner import run_checked
+    from .suite import load_suite
+    from .validate import preflight
 
     start = time.perf_counter()
-    results = run_suite(args.suite, args.out, cache_dir=args.cache_dir, progress=not args.no_progress)
-    failed = int((results["status"] == "failed").sum())
-    print(f"\n{len(results)} result rows in {args.out}/results.csv ({failed} failed) "
+    suite = load_suite(args.suite)
+    overrides = {k: v for k, v in (("kind", args.executor), ("workers", args.workers), ("scheduler", args.scheduler))
+                 if v is not None}
+    if (args.workers or args.scheduler) and not args.executor:
+        overrides["kind"] = "dask"
+    executor = suite.executor.model_copy(update=overrides)
+    checked = preflight(suite, args.out, args.cache_dir)
+    for warning in checked.warnings:
+        print(f"skinbench: warning: {warning}", file=sys.stderr)
+    results = run_checked(checked, progress=not args.no_progress, executor=executor, cells=args.cell)
+    failed = results[results["status"] == "failed"]
+    print(f"\n{len(results)} result rows in {args.out}/results.csv ({len(failed)} failed) "
           f"in {time.perf_counter() - start:.1f} s\n")
-    from .leaderboard import render, write_plot
-
     out = Path(args.out)
-    (out / "leaderboard.html").write_text(render(out, "html"))  # a page to open or publish, with the chart
-    write_plot(out, out / "macro_f1.png")
+    (out / "leaderboard.html").write_text(render(out, "html"), encoding="utf-8")  # a page to open or publish
     if args.format != "none":
         print(render(out, args.format))
-    print(f"\nwrote {out / 'leaderboard.html'} and {out / 'macro_f1.png'}")
-    return 1 if failed else 0
+    wrote = [out / "leaderboard.html"]
+    try:
+        wrote.append(write_plot(out, out / "macro_f1.png"))
+    except SkinbenchError as exc:
+        print(f"skinbench: no chart: {exc}", file=sys.stderr)
+    if len(failed):
+        print(failure_summary(failed), file=sys.stderr)
+    print(f"\nwrote {', '.join(map(str, wrote))}")
+    return 1 if len(failed) else 0
+
+
+def failure_summary(failed) -> str:
+    """Each distinct cause once, with how many (cell, seed) runs it failed: the real reason, in the terminal."""
+    causes = failed.groupby("error", sort=False).size().sort_values(ascending=False)
+    lines = [f"{len(failed)} run(s) failed (details in errors.log):"]
+    lines += [f"  {n} x {' '.join(str(cause).split())[:400]}" for cause, n in causes.items()]
+    return "\n".join(lines)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -137,18 +180,27 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .registry import load_catalogue
-    from .runner import instantiate, load_dataset
-    from .suite import load_suite
+    from .validate import preflight
 
-    suite = load_suite(args.suite)
-    plugins = instantiate(load_catalogue(suite.block, suite.autoload), suite)
-    for ds, entry in zip(plugins["datasets"], suite.datasets):
-        loaded = load_dataset(ds, entry.tasks, suite.protocol)
-        sizes = ", ".join(f"{t.name}: {len(t.samples)}" for t in loaded.tasks)
-        print(f"dataset '{ds.label}': {len(loaded.tasks)} task(s) ({sizes}); "
-              f"{len(loaded.test_groups[suite.protocol.seeds[0]])} test patients")
-    print("suite is valid")
+    start = time.perf_counter()
+    checked = preflight(args.suite, args.out, args.cache_dir)
+    print("\n".join(checked.summary()))
+    print(f"suite is valid (preflight took {time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from .registry import load_catalogue
+    from .schema import suite_schema
+
+    text = json.dumps(suite_schema(load_catalogue()), indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        print(text)
     return 0
 
 

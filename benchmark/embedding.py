@@ -40,7 +40,7 @@ def embed_paths(backbone: Backbone, paths: Sequence[str], cache: EmbeddingCache 
     bar = tqdm(total=len(items), desc=f"embed {backbone.name}", unit="img", disable=not progress or not items, leave=False)
     for start in range(0, len(items), step):
         chunk = items[start:start + step]
-        vectors = _embed_chunk(backbone, [p for _, p in chunk])
+        vectors = embed_chunk(backbone, [p for _, p in chunk])
         for (d, _), vec in zip(chunk, vectors):
             found[d] = vec
             if cache is not None:
@@ -50,7 +50,7 @@ def embed_paths(backbone: Backbone, paths: Sequence[str], cache: EmbeddingCache 
     return np.stack([found[d] for d in digests]) if digests else np.zeros((0, 0), np.float32)
 
 
-def _embed_chunk(backbone: Backbone, paths: list[str]) -> np.ndarray:
+def embed_chunk(backbone: Backbone, paths: list[str]) -> np.ndarray:
     """The backbone's own path hook when it has one, else decoded images through ``embed``."""
     vectors = backbone.embed_paths(paths)
     if vectors is None:

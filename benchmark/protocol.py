@@ -8,11 +8,11 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter, defaultdict
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 from sklearn.model_selection import StratifiedGroupKFold
 
 from .api import ConfigError
@@ -38,7 +38,10 @@ class Protocol(BaseModel):
     tau: int = Field(3, ge=1)
     split_seed: int = 0
     val_folds: int = Field(8, ge=2)
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    seeds: Annotated[list[int], WithJsonSchema({"anyOf": [
+        {"type": "integer", "minimum": 1, "description": "a count: seeds 0..n-1"},
+        {"type": "array", "items": {"type": "integer"}, "minItems": 1}]})] = Field(
+        default_factory=lambda: [0, 1, 2], min_length=1)
     repeats: int = Field(1, ge=1)
     resample_split: bool = False
     split_file: str | None = None

@@ -8,8 +8,8 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
-PACKAGES = ("skinbench", "torch", "torchvision", "timm", "diffusers", "transformers", "scikit-learn",
-            "numpy", "pandas", "pluggy", "lpips", "pillow")
+PACKAGES = ("skinbench", "torch", "torchvision", "timm", "diffusers", "transformers", "scikit-learn", "scipy",
+            "statsmodels", "numpy", "pandas", "pluggy", "pydantic", "dask", "distributed", "lpips", "pillow")
 
 
 def git_commit() -> str | None:
@@ -34,18 +34,30 @@ def device_description() -> str:
     return f"cpu ({os.cpu_count()} cores)"
 
 
-def receipt() -> dict:
-    versions = {}
-    for name in PACKAGES:
+def versions(packages=PACKAGES) -> dict[str, str | None]:
+    out = {}
+    for name in packages:
         try:
-            versions[name] = importlib.metadata.version(name)
+            out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return {
+            out[name] = None
+    return out
+
+
+def receipt(catalogue=None, plugins: dict | None = None) -> dict:
+    """Versions, commit, device and time; with a catalogue, every plugin found (third-party ones with their
+    package and version) and the resolved identity of each plugin the suite uses."""
+    out = {
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "git_commit": git_commit(),
         "device": device_description(),
-        "packages": versions,
+        "packages": versions(),
     }
+    if catalogue is not None:
+        out["plugins_found"] = [{k: r[k] for k in ("kind", "name", "version", "package", "source")}
+                                for r in catalogue.rows()]
+    if plugins is not None:
+        out["plugins_used"] = {key: [p.identity.record() for p in instances] for key, instances in plugins.items()}
+    return out

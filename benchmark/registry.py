@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import pluggy
 
 from . import hookspecs
-from .api import PLUGIN_KINDS, ConfigError, Plugin
+from .api import PLUGIN_KINDS, ConfigError, Plugin, did_you_mean
 
 BUILTIN_PACKAGES = (
     "skinbench.plugins.backbones",
@@ -60,8 +60,12 @@ def autoload_disabled() -> bool:
     return os.environ.get("SKINBENCH_DISABLE_PLUGIN_AUTOLOAD", "") not in ("", "0", "false")
 
 
-def make_plugin_manager(blocked: Iterable[str] = (), autoload: bool | None = None, extra: Iterable[Any] = ()) -> pluggy.PluginManager:
-    """A manager with built-ins, entry-point plugins (unless autoload is off) and ``extra`` objects."""
+def make_plugin_manager(blocked: Iterable[str] = (), autoload: bool | None = None, extra: Iterable[Any] = (),
+                        broken: dict[str, str] | None = None) -> pluggy.PluginManager:
+    """A manager with built-ins, entry-point plugins (unless autoload is off) and ``extra`` objects.
+
+    An entry point that fails to import is recorded in ``broken`` (name -> reason) instead of
+    raising, so the caller can name it and say how to block it."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     for name in blocked:
@@ -70,10 +74,24 @@ def make_plugin_manager(blocked: Iterable[str] = (), autoload: bool | None = Non
         if not pm.is_blocked(module_name):
             pm.register(importlib.import_module(module_name), name=module_name)
     if autoload if autoload is not None else not autoload_disabled():
-        pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+        load_entry_points(pm, broken if broken is not None else {})
     for obj in extra:
         pm.register(obj)
     return pm
+
+
+def load_entry_points(pm: pluggy.PluginManager, broken: dict[str, str]) -> None:
+    """pluggy's ``load_setuptools_entrypoints`` one entry point at a time, so one broken package is named, not fatal."""
+    for dist in list(importlib.metadata.distributions()):
+        for ep in dist.entry_points:
+            if ep.group != hookspecs.PROJECT or pm.is_blocked(ep.name):
+                continue
+            try:
+                pm.load_setuptools_entrypoints(hookspecs.PROJECT, name=ep.name)
+            except Exception as exc:  # noqa: BLE001 - any import-time error of a third-party package
+                broken[ep.name] = (f"plugin entry point '{ep.name}' of package '{dist.metadata['name']}' failed to "
+                                   f"import ({exc.__class__.__name__}: {exc}); fix or uninstall it, or add it to "
+                                   f"plugins: {{block: [{ep.name}]}} in the suite")
 
 
 def _package_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str]:
@@ -95,15 +113,22 @@ def _installed(dist: str) -> bool:
 class Catalogue:
     """Plugin classes by kind and name, as the hooks reported them."""
 
-    def __init__(self, pm: pluggy.PluginManager, blocked: Iterable[str] = ()):
+    def __init__(self, pm: pluggy.PluginManager, blocked: Iterable[str] = (), broken: dict[str, str] | None = None):
         self.pm = pm
         blocked = set(blocked)
+        self.broken: dict[str, str] = dict(broken or {})
         self.entries: dict[str, dict[str, PluginEntry]] = {kind: {} for kind in PLUGIN_KINDS}
         for kind, hook_name in HOOK_OF_KIND.items():
             hook = getattr(pm.hook, hook_name)
             for impl in hook.get_hookimpls():
                 package, version = _package_of(pm, impl.plugin)
-                for cls in impl.function() or []:
+                try:
+                    classes = impl.function() or []
+                except Exception as exc:  # noqa: BLE001 - a third-party hook may raise anything
+                    self.broken[impl.plugin_name] = (f"plugin '{impl.plugin_name}' raised in its {hook_name} hook "
+                                                     f"({exc.__class__.__name__}: {exc}); fix it or block it")
+                    continue
+                for cls in classes:
                     self._add(kind, cls, impl.plugin_name, package, version, blocked)
 
     def _add(self, kind: str, cls: type, source: str, package: str, version: str, blocked: set[str]) -> None:
@@ -125,7 +150,8 @@ class Catalogue:
         """Instantiate a plugin; unknown names and parameters raise with the known ones listed."""
         if name not in self.entries[kind]:
             known = ", ".join(self.names(kind)) or "(none)"
-            raise ConfigError(f"unknown {kind} '{name}'; known {kind}s: {known}")
+            broken = "".join(f"; {reason}" for reason in self.broken.values())
+            raise ConfigError(f"unknown {kind} '{name}'{did_you_mean(name, self.names(kind))}; known {kind}s: {known}{broken}")
         return self.entries[kind][name].cls(**(params or {}))
 
     def rows(self) -> list[dict[str, str]]:
@@ -144,5 +170,5 @@ class Catalogue:
 
 
 def load_catalogue(blocked: Iterable[str] = (), autoload: bool | None = None, extra: Iterable[Any] = ()) -> Catalogue:
-    blocked = list(blocked)
-    return Catalogue(make_plugin_manager(blocked, autoload, extra), blocked)
+    blocked, broken = list(blocked), {}
+    return Catalogue(make_plugin_manager(blocked, autoload, extra, broken), blocked, broken)

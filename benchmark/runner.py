@@ -1,380 +1,442 @@
 """The grid runner: dataset, split, augment (train only), embed, fit head, score, store.
 
-Every (task × backbone × augmenter × head × seed) is one row of ``results.csv``.
-Finished rows are skipped on a rerun; a plugin failing in one cell is recorded
-with its error and the rest of the grid goes on.
+Every (task × split × seed × augmenter × backbone × head) is one row of the results store.
+The preflight (:mod:`skinbench.validate`) checks and resolves everything first; the runner
+then walks the grid as tasks (augment a training part, embed a chunk of images, fit one head)
+on an executor — this process by default, or a Dask cluster — while this process, the
+driver, owns the results store and the caches. Finished rows are skipped on a rerun; a
+plugin failing in one task fails only the cells that need it.
 """
 from __future__ import annotations
 
+import logging
 import time
-import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-import yaml
 from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from .api import (
-    SAMPLE_COLUMNS,
     SUBGROUP_COLUMNS,
     Augmenter,
     Backbone,
     ConfigError,
-    DataError,
-    Dataset,
     Head,
     Part,
-    PluginError,
+    SkinbenchError,
     Task,
 )
 from .atomic import atomic_write
 from .baselines import DUMMIES, dummy_scores
-from .cache import EmbeddingCache, default_cache_dir
-from .embedding import embed_paths
-from .hashing import config_hash, file_digest
-from .images import image_problem
-from .metrics import score
-from .protocol import (
-    Protocol,
-    label_aware_patient_split,
-    split_from_column,
-    split_from_file,
-    validation_fold,
-)
-from .receipt import receipt
-from .registry import Catalogue, load_catalogue
+from .cache import EmbeddingCache
+from .executors import make_executor
+from .hashing import file_digest
+from .identity import cell_id, embedding_key
+from .protocol import validation_fold
+from .rundir import write_run_header
 from .store import ResultsStore
-from .suite import KINDS, Suite, load_suite, resolved
+from .suite import Executor as ExecutorConfig
+from .suite import Suite
+from .tasks import AugmentResult, TaskFailure, augment_task, embed_task, head_task
+from .validate import LoadedDataset, Preflight, preflight
 
+PATH_CHUNK = 256
+"""Images per embedding task: enough to keep a GPU's batches full, small enough that a killed
+run or a lost worker redoes little, and that a cluster has many tasks to spread."""
 
-@dataclass
-class LoadedDataset:
-    plugin: Dataset
-    tasks: list[Task]
-    test_groups: dict[int, list[str]]  # seed -> test patients
+logger = logging.getLogger("skinbench.runner")
 
 
 def run_suite(suite: Suite | dict | str | Path | None, out_dir: str | Path, cache_dir: str | Path | None = None,
-              progress: bool = False, extra_plugins: Iterable[Any] = ()) -> pd.DataFrame:
+              progress: bool = False, extra_plugins: Iterable[Any] = (), executor: ExecutorConfig | None = None,
+              cells: Iterable[str] | None = None) -> pd.DataFrame:
     """Run every pending cell of ``suite`` into ``out_dir`` and return all stored result rows.
 
-    Everything that can be checked before computing is checked first (suite, plugins,
-    every dataset row and image, the split); nothing in ``out_dir`` is touched until it passes.
-    """
-    suite = suite if isinstance(suite, Suite) else load_suite(suite)
-    catalogue = load_catalogue(suite.block, suite.autoload, extra_plugins)
-    plugins = instantiate(catalogue, suite)
-    datasets = [load_dataset(ds, entry.tasks, suite.protocol) for ds, entry in zip(plugins["datasets"], suite.datasets)]
-    store = ResultsStore(out_dir)
-    cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    Everything that can be checked before computing is checked first (:func:`skinbench.validate.preflight`);
+    nothing in ``out_dir`` is touched until it passes. ``cells`` restricts the run to those cell ids."""
+    return run_checked(preflight(suite, out_dir, cache_dir, extra_plugins), progress, executor, cells)
+
+
+def run_checked(checked: Preflight, progress: bool = False, executor: ExecutorConfig | None = None,
+                cells: Iterable[str] | None = None) -> pd.DataFrame:
+    """Run a suite that passed the preflight."""
+    store = ResultsStore(checked.out_dir)
     store.dir.mkdir(parents=True, exist_ok=True)
     try:
-        with FileLock(store.dir / ".skinbench.lock", timeout=0):  # two runs appending to one results.csv would interleave
-            write_run_header(store, suite, plugins, datasets)
-            Grid(store, plugins, datasets, suite.protocol, EmbeddingCache(cache_root), cache_root, progress).run()
+        with FileLock(store.dir / ".skinbench.lock", timeout=0):  # two drivers appending to one store would interleave
+            for problem in store.prepare():
+                logger.warning("%s", problem)
+            write_run_header(store, checked)
+            grid = Grid(checked, store, progress, set(cells) if cells is not None else None)
+            engine = make_executor(executor or checked.suite.executor)
+            if engine.dashboard and progress:
+                print(f"dask dashboard: {engine.dashboard}")
+            try:
+                grid.run(engine)
+            except BaseException:
+                engine.cancel_all()  # Ctrl-C or a fatal store error: finished cells are already stored
+                raise
+            finally:
+                engine.close()
+                store.export()
     except Timeout:
         raise ConfigError(f"{store.dir}: another skinbench run is writing there; wait for it or choose another --out") from None
     return store.read()
 
 
-def instantiate(catalogue: Catalogue, suite: Suite) -> dict[str, list]:
-    """Create every plugin the suite names; all unknown names and parameters are reported together."""
-    plugins: dict[str, list] = {key: [] for key in KINDS}
-    problems = []
-    for key, kind in KINDS.items():
-        for entry in getattr(suite, key):
-            try:
-                plugins[key].append(catalogue.create(kind, entry.name, entry.params))
-            except ConfigError as exc:
-                problems.append(str(exc))
-    if problems:
-        raise ConfigError("the suite cannot run:\n" + "\n".join(f"- {p}" for p in problems))
-    for key in KINDS:
-        labels = [p.label for p in plugins[key]]
-        if len(set(labels)) != len(labels):
-            raise ConfigError(f"'{key}' names the same configuration twice: {labels}")
-    return plugins
+@dataclass
+class Fold:
+    """One (dataset, task, split, seed): the fit, validation and test parts every cell of it shares."""
+
+    ds: LoadedDataset
+    task: Task
+    split: int
+    seed: int
+    fit: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    train: pd.DataFrame  # fit + val: the dummies' prior
+
+    @property
+    def key(self) -> tuple:
+        return (self.ds.label, self.task.name, self.split, self.seed)
 
 
-def load_dataset(plugin: Dataset, only_tasks: list[str] | None, protocol: Protocol) -> LoadedDataset:
-    """Load, validate and split one dataset; every problem is collected into one DataError."""
-    try:
-        tasks = plugin.tasks()
-    except DataError:
-        raise
-    except Exception as exc:  # a dataset plugin crashing is reported with its name
-        raise DataError([f"dataset '{plugin.name}' failed to load: {exc.__class__.__name__}: {exc}"]) from exc
-    if only_tasks is not None:
-        names = [t.name for t in tasks]
-        missing = sorted(set(only_tasks) - set(names))
-        if missing:
-            raise ConfigError(f"dataset '{plugin.name}' has no task(s) {missing}; its tasks: {names}")
-        tasks = [t for t in tasks if t.name in only_tasks]
-    problems = [p for task in tasks for p in task_problems(task)]
-    if not tasks:
-        problems.append(f"dataset '{plugin.name}' yielded no tasks")
-    if problems:
-        raise DataError(problems)
-    test_groups, problems = choose_splits(plugin.name, tasks, protocol)
-    if problems:
-        raise DataError(problems)
-    return LoadedDataset(plugin, tasks, test_groups)
+@dataclass
+class Group:
+    """The cells of one fold and augmenter: they share one augmentation and, per backbone, one set of parts."""
 
-
-def task_problems(task: Task) -> list[str]:
-    """Missing columns, empty task or class, unknown labels and unreadable images of one task."""
-    where = f"dataset '{task.dataset}', task '{task.name}'"
-    df = task.samples
-    missing = [c for c in SAMPLE_COLUMNS if c not in df]
-    if missing:
-        return [f"{where}: missing column(s) {missing}; present: {list(df.columns)}"]
-    if df.empty:
-        return [f"{where}: the task has no samples"]
-    problems = []
-    known = set(task.classes)
-    for row, label in zip(df.index, df["label"]):
-        if label not in known:
-            problems.append(f"{where}, row {row}: label {label!r} is not one of the declared classes {task.classes}")
-    counts = df["label"].value_counts()
-    problems += [f"{where}: class {c!r} has no samples; drop it from the classes or fix the label map"
-                 for c in task.classes if counts.get(c, 0) == 0]
-    for row, path in zip(df.index, df["image"]):
-        why = image_problem(path)
-        if why:
-            problems.append(f"{path}: {why} ({where}, row {row})")
-    return problems
-
-
-def choose_splits(name: str, tasks: list[Task], protocol: Protocol) -> tuple[dict[int, list[str]], list[str]]:
-    """Test patients per seed: a published split (file or column) or seed 000 Algorithm 1."""
-    samples = pd.concat([t.samples.assign(task=t.name) for t in tasks], ignore_index=True)
-    samples["group"] = samples["group"].astype(str)
-    where = f"dataset '{name}'"
-    if protocol.split_column:
-        test, problems = split_from_column(samples, protocol.split_column, where)
-        return {s: test for s in protocol.seeds}, problems
-    if protocol.split_file:
-        test, problems = split_from_file(protocol.split_file, set(samples["group"]))
-        return {s: test for s in protocol.seeds}, problems
-    bins = samples.assign(stratum=samples["stratum"] if "stratum" in samples else samples["label"])
-    out = {s: label_aware_patient_split(bins, protocol.test_fraction, protocol.tau,
-                                        protocol.split_seed + (i if protocol.resample_split else 0))
-           for i, s in enumerate(protocol.seeds)}
-    return out, []
-
-
-def write_run_header(store: ResultsStore, suite: Suite, plugins: dict[str, list], datasets: list[LoadedDataset]) -> None:
-    """The resolved suite, the receipt and the split files: what a reader needs to trust the rows."""
-    text = yaml.safe_dump(resolved(suite, plugins), sort_keys=False)
-    atomic_write(store.dir / "suite.yaml", lambda fh: fh.write(text.encode()))
-    store.write_json("receipt.json", receipt())
-    for ds in datasets:
-        store.write_json(split_path(ds.plugin), split_record(ds, suite.protocol))
-
-
-def split_path(plugin: Dataset) -> str:
-    """``split/<name>.json``, with a hash of the parameters when they differ from the defaults,
-    so two configurations of one dataset plugin in a suite keep separate split files."""
-    suffix = "" if plugin.label == plugin.name else f"-{config_hash(plugin.identity.params, 8)}"
-    return f"split/{plugin.name}{suffix}.json"
-
-
-def split_record(ds: LoadedDataset, protocol: Protocol) -> dict:
-    first = protocol.seeds[0]
-    counts = {}
-    for task in ds.tasks:
-        side = np.where(task.samples["group"].astype(str).isin(ds.test_groups[first]), "test", "train")
-        table = pd.crosstab(task.samples["label"].astype(str), side)
-        counts[task.name] = {str(k): {c: int(v) for c, v in row.items()} for k, row in table.iterrows()}
-    record = {"dataset": ds.plugin.label, "dataset_config": ds.plugin.config, "protocol": protocol.as_dict(),
-              "test_groups": ds.test_groups[first], "class_counts_first_seed": counts}
-    if protocol.resample_split:
-        record["test_groups_per_seed"] = {str(s): g for s, g in ds.test_groups.items()}
-    return record
+    fold: Fold
+    augmenter: int
+    heads: dict[int, list[int]]  # backbone index -> head indices still to run
+    synthetic: pd.DataFrame | None = None
+    files: dict[str, bytes] | None = None
+    error: str | None = None
+    waiting: dict[int, int] = field(default_factory=dict)  # backbone index -> embedding tasks outstanding
 
 
 class Grid:
-    """Walks dataset → task → seed → augmenter → backbone → head, reusing work across cells."""
+    """The driver: plans pending cells, submits tasks, stores what comes back."""
 
-    def __init__(self, store: ResultsStore, plugins: dict[str, list], datasets: list[LoadedDataset],
-                 protocol: Protocol, cache: EmbeddingCache, cache_root: Path, progress: bool):
-        self.store, self.plugins, self.datasets, self.protocol = store, plugins, datasets, protocol
-        self.cache, self.augment_dir = cache, cache_root / "augmented"
+    def __init__(self, checked: Preflight, store: ResultsStore, progress: bool, only: set[str] | None = None):
+        self.checked, self.store, self.progress, self.only = checked, store, progress, only
+        self.plugins, self.protocol = checked.plugins, checked.suite.protocol
+        self.backbones: list[Backbone] = self.plugins["backbones"]
+        self.augmenters: list[Augmenter] = self.plugins["augmenters"]
+        self.heads: list[Head] = self.plugins["heads"]
+        self.cache = EmbeddingCache(checked.cache_root)
+        self.augment_dir = checked.cache_root / "augmented"
         self.done = store.finished()
-        self.fingerprints = {d.plugin.label: dataset_fingerprint(d.tasks) for d in datasets}
-        self.memo: dict[int, dict[str, np.ndarray]] = {}  # backbone index -> path -> embedding
-        self.progress = progress
+        self.memo: list[dict[str, np.ndarray]] = [{} for _ in self.backbones]  # digest -> embedding
+        self.failed_digests: list[dict[str, str]] = [{} for _ in self.backbones]
+        self.real_outstanding = [0] * len(self.backbones)
+        self.cache_warned = False
 
-    def cell_id(self, ds: Dataset, task: Task, backbone: Any, augmenter: Any, head: Any) -> str:
-        """Stable hash of everything that defines a cell; dummies pass names ('-', 'dummy:…') for plugins."""
-        return config_hash({"dataset": ds.identity.digest, "task": task.name,
-                            "data": self.fingerprints[ds.label], "backbone": _identity(backbone),
-                            "augmenter": _identity(augmenter), "head": _identity(head),
-                            "protocol": self.protocol.identity()})
+    # ---------------------------------------------------------------- identities
+    def cell_id(self, ds: LoadedDataset, task: Task, backbone: Any, augmenter: Any, head: Any) -> str:
+        return cell_id(ds.key, task.name, backbone, augmenter, head, self.protocol.identity())
 
-    def planned(self) -> list[tuple[str, int]]:
-        keys = []
-        for ds in self.datasets:
+    def pending(self, key: str, split: int, seed: int) -> bool:
+        return (key, seed, split) not in self.done and (self.only is None or key in self.only)
+
+    # ---------------------------------------------------------------- planning
+    def folds(self) -> Iterable[tuple[LoadedDataset, Task, int, int]]:
+        for ds in self.checked.datasets:
             for task in ds.tasks:
-                for seed in self.protocol.seeds:
-                    keys += [(self.cell_id(ds.plugin, task, "-", "-", f"dummy:{d}"), seed) for d in DUMMIES]
-                    keys += [(self.cell_id(ds.plugin, task, b, a, h), seed) for a in self.plugins["augmenters"]
-                             for b in self.plugins["backbones"] for h in self.plugins["heads"]]
-        return keys
+                for split, seed in self.protocol.runs():
+                    yield ds, task, split, seed
 
-    def run(self) -> None:
-        pending = [k for k in self.planned() if k not in self.done]
-        self.store.drop_failed(pending)
-        self.bar = tqdm(total=len(pending), desc="cells", unit="cell", disable=not self.progress)
-        for ds in self.datasets:
-            for task in ds.tasks:
-                for seed in self.protocol.seeds:
-                    self.run_task_seed(ds, task, seed)
+    def make_fold(self, ds: LoadedDataset, task: Task, split: int, seed: int) -> Fold:
+        samples = task.samples.reset_index(drop=True).assign(group=lambda d: d["group"].astype(str))
+        is_test = samples["group"].isin(ds.splits[split]).to_numpy()
+        train, test = samples[~is_test].reset_index(drop=True), samples[is_test].reset_index(drop=True)
+        fit_mask, val_mask = validation_fold(task.encode(train["label"]), train["group"].to_numpy(),
+                                             self.protocol.val_folds, seed)
+        return Fold(ds, task, split, seed, train[fit_mask].reset_index(drop=True),
+                    train[val_mask].reset_index(drop=True), test, train)
+
+    def plan(self) -> tuple[list[Group], list[tuple[Fold, str]]]:
+        """Groups of pending model cells, and pending dummy cells, fold by fold."""
+        groups, dummies = [], []
+        for ds, task, split, seed in self.folds():
+            fold = None
+            for kind in DUMMIES:
+                key = self.cell_id(ds, task, "-", "-", f"dummy:{kind}")
+                if self.pending(key, split, seed):
+                    fold = fold or self.make_fold(ds, task, split, seed)
+                    dummies.append((fold, kind))
+            for ai, augmenter in enumerate(self.augmenters):
+                heads = {bi: [hi for hi, h in enumerate(self.heads)
+                              if self.pending(self.cell_id(ds, task, b, augmenter, h), split, seed)]
+                         for bi, b in enumerate(self.backbones)}
+                heads = {bi: his for bi, his in heads.items() if his}
+                if heads:
+                    fold = fold or self.make_fold(ds, task, split, seed)
+                    groups.append(Group(fold, ai, heads))
+        return groups, dummies
+
+    # ---------------------------------------------------------------- the driver loop
+    def run(self, executor) -> None:
+        groups, dummies = self.plan()
+        total = len(dummies) + sum(len(h) for g in groups for h in g.heads.values())
+        self.bar = tqdm(total=total, desc="cells", unit="cell", disable=not self.progress)
+        self.executor = executor
+        self.shared = {id(p): executor_share(executor, p) for p in (*self.backbones, *self.augmenters, *self.heads)}
+        for fold, kind in dummies:
+            self.run_dummy(fold, kind)
+        self.tags: dict[Any, tuple] = {}
+        self.submit_real_embeddings(groups)
+        for group in groups:
+            self.submit(("augment", group), augment_task, self.shared[id(self.augmenters[group.augmenter])],
+                        group.fold.fit, group.fold.task, group.fold.seed,
+                        None if executor.portable else str(self.augment_dir))
+        waiting = list(groups)
+        for future in executor.completed():
+            tag = self.tags.pop(future)
+            try:
+                result, error = future.result(), None
+            except Exception as exc:  # noqa: BLE001 - a failed task fails its cells, nothing else
+                result, error = None, describe(exc)
+            getattr(self, f"on_{tag[0]}")(tag, result, error)
+            waiting = [g for g in waiting if not self.dispatch_ready(g)]
         self.bar.close()
 
-    def run_task_seed(self, ds: LoadedDataset, task: Task, seed: int) -> None:
-        samples = task.samples.reset_index(drop=True).assign(group=lambda d: d["group"].astype(str))
-        is_test = samples["group"].isin(ds.test_groups[seed]).to_numpy()
-        train, test = samples[~is_test].reset_index(drop=True), samples[is_test].reset_index(drop=True)
-        y_train, y_test = task.encode(train["label"]), task.encode(test["label"])
-        base = {"dataset": ds.plugin.label, "task": task.name, "seed": seed, "n_classes": task.n_classes,
-                "ordinal": task.ordinal, "n_test": len(test)}
-        self.run_dummies(ds, task, seed, base, y_train, y_test, test)
-        fit_mask, val_mask = validation_fold(y_train, train["group"].to_numpy(), self.protocol.val_folds, seed)
-        fit, val = train[fit_mask].reset_index(drop=True), train[val_mask].reset_index(drop=True)
-        for augmenter in self.plugins["augmenters"]:
-            cells = [(b, h) for b in self.plugins["backbones"] for h in self.plugins["heads"]
-                     if (self.cell_id(ds.plugin, task, b, augmenter, h), seed) not in self.done]
-            if not cells:
+    def submit(self, tag: tuple, fn, *args, resources: dict | None = None) -> None:
+        self.tags[self.executor.submit(fn, *args, resources=resources)] = tag
+
+    # ---------------------------------------------------------------- embeddings
+    def submit_real_embeddings(self, groups: list[Group]) -> None:
+        """One task per chunk of real images a backbone has not embedded yet (cache misses only)."""
+        for bi, backbone in enumerate(self.backbones):
+            paths = {p: None for g in groups if bi in g.heads and self.embedding_heads(g.heads[bi])
+                     for p in g.fold.task.samples["image"].astype(str)}
+            self.real_outstanding[bi] += self.submit_embeddings(bi, list(paths), ("embed", bi, None), None)
+
+    def submit_embeddings(self, bi: int, paths: list[str], tag: tuple, blobs: dict[str, bytes] | None) -> int:
+        """Load cached embeddings into memory and submit the rest in chunks; returns the number of tasks."""
+        backbone, key = self.backbones[bi], embedding_key(self.backbones[bi])
+        self.cache.write_identity(key, backbone.identity.record())
+        todo: dict[str, str] = {}
+        for path in paths:
+            digest = file_digest(path)
+            if digest in self.memo[bi] or digest in todo.values():
                 continue
-            try:
-                synthetic = self.augment(augmenter, fit, val, test, task, seed)
-                error = None
-            except Exception as exc:  # noqa: BLE001 - one failing plugin fails only its cells
-                synthetic, error = None, describe_failure("augmenter", augmenter, exc)
-            for bi, backbone in enumerate(self.plugins["backbones"]):
-                for head in self.plugins["heads"]:
-                    if (backbone, head) not in cells:
-                        continue
-                    row = {**base, **self.identity_columns(ds.plugin, task, backbone, augmenter, head)}
-                    if error:
-                        self.record(row, failure=error)
-                        continue
-                    self.run_cell(row, bi, backbone, head, task, fit, val, test, synthetic, seed)
+            vector = self.cache.get(key, digest)
+            if vector is not None:
+                self.memo[bi][digest] = vector
+            else:
+                todo[path] = digest
+        items = list(todo.items())
+        gpu = {"GPU": 1} if backbone.identity.artefacts.get("device_type") == "cuda" else None
+        chunks = [items[i:i + PATH_CHUNK] for i in range(0, len(items), PATH_CHUNK)]
+        for chunk in chunks:
+            chunk_paths = [p for p, _ in chunk]
+            sent = {p: blobs[p] for p in chunk_paths} if blobs else None
+            self.submit((*tag[:2], [d for _, d in chunk], tag[2]), embed_task, self.shared[id(backbone)],
+                        chunk_paths, sent, resources=gpu)
+        return len(chunks)
 
-    def identity_columns(self, ds: Dataset, task: Task, backbone: Any, augmenter: Any, head: Any) -> dict:
-        """The cell's identity as stored in ``results.csv``."""
-        columns = {"cell_id": self.cell_id(ds, task, backbone, augmenter, head),
-                   "data_fingerprint": self.fingerprints[ds.label],
-                   "config": {"dataset": ds.config, **{k: _identity(p) for k, p in
-                              (("backbone", backbone), ("augmenter", augmenter), ("head", head))}}}
-        for kind, plugin in (("backbone", backbone), ("augmenter", augmenter), ("head", head)):
-            columns[kind] = plugin if isinstance(plugin, str) else plugin.name
-            columns[f"{kind}_label"] = plugin if isinstance(plugin, str) else plugin.label
-        return columns
-
-    def run_dummies(self, ds: LoadedDataset, task: Task, seed: int, base: dict, y_train: np.ndarray,
-                    y_test: np.ndarray, test: pd.DataFrame) -> None:
-        for kind in DUMMIES:
-            row = {**base, **self.identity_columns(ds.plugin, task, "-", "-", f"dummy:{kind}")}
-            if (row["cell_id"], seed) in self.done:
+    def on_embed(self, tag: tuple, vectors: np.ndarray | None, error: str | None) -> None:
+        _, bi, digests, group = tag
+        key = embedding_key(self.backbones[bi])
+        for i, digest in enumerate(digests):
+            if error:
+                self.failed_digests[bi][digest] = error
                 continue
-            start = time.perf_counter()
-            metrics, proba = dummy_scores(kind, y_train, y_test, task.n_classes, task.ordinal,
-                                          self.protocol.dummy_draws, seed)
-            self.store.write_predictions(row["cell_id"], seed, prediction_frame(task, test, y_test, proba.argmax(1), proba))
-            self.record({**row, **metrics, "n_train": len(y_train), "n_synthetic": 0, "n_val": 0,
-                         "seconds": time.perf_counter() - start})
+            self.memo[bi][digest] = vectors[i]
+            self.cache_put(key, digest, vectors[i])
+        if group is None:
+            self.real_outstanding[bi] -= 1
+        else:
+            group.waiting[bi] -= 1
 
-    def augment(self, augmenter: Augmenter, fit: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame,
-                task: Task, seed: int) -> pd.DataFrame:
-        """Synthetic rows from the fit part only, checked against leakage before use."""
-        new = augmenter.augment(fit.copy(), task, seed, self.augment_dir)
-        if new is None or new.empty:
-            return fit.iloc[0:0].assign(synthetic=pd.Series(dtype=bool))
-        new = new.copy()
-        log = new.assign(task=task.name, augmenter=augmenter.label, seed=seed)
-        self.store.append_generation_log(log)
+    def cache_put(self, key: str, digest: str, vector: np.ndarray) -> None:
+        """The cache only saves time: a full or read-only cache warns once and the run goes on."""
+        try:
+            self.cache.put(key, digest, vector)
+        except OSError as exc:
+            if not self.cache_warned:
+                self.cache_warned = True
+                logger.warning("embedding cache %s cannot be written (%s); embeddings of this run are not cached",
+                               self.cache.dir, exc.strerror or exc)
+
+    def embedding_heads(self, head_indices: list[int]) -> bool:
+        return any(not self.heads[hi].needs_images for hi in head_indices)
+
+    # ---------------------------------------------------------------- augmentation
+    def on_augment(self, tag: tuple, result: AugmentResult | None, error: str | None) -> None:
+        group: Group = tag[1]
+        if error:
+            group.error = error
+            return
+        try:
+            group.synthetic = self.accept_synthetic(group, result)
+        except SkinbenchError as exc:
+            group.error = str(exc)
+            return
+        for bi in group.heads:
+            if self.embedding_heads(group.heads[bi]):
+                paths = group.synthetic["image"].astype(str).tolist()
+                group.waiting[bi] = self.submit_embeddings(bi, paths, ("embed", bi, group), group.files)
+
+    def accept_synthetic(self, group: Group, result: AugmentResult) -> pd.DataFrame:
+        """Store returned images in the driver's cache, log provenance, check leakage and labels."""
+        augmenter, fold = self.augmenters[group.augmenter], group.fold
+        new = result.rows
+        if result.files is not None:
+            for relative, data in result.files.items():
+                target = self.augment_dir / relative
+                if not target.exists():
+                    atomic_write(target, lambda fh, data=data: fh.write(data))
+            new = new.assign(image=[str(self.augment_dir / p) for p in new["image"]])
+            group.files = {str(self.augment_dir / p): data for p, data in result.files.items()} \
+                if self.executor.portable else None
+        if new.empty:
+            return new
+        self.store.append_generation_log(new.assign(task=fold.task.name, augmenter=augmenter.label, seed=fold.seed))
         if "kept" in new:
             new = new[new["kept"].astype(bool)]
-        leaks = leakage_problems(new, fit, val, test)
+        leaks = leakage_problems(new, fold.fit, fold.val, fold.test)
         if leaks:
-            raise PluginError(f"augmenter '{augmenter.label}' leaked: " + "; ".join(leaks))
-        unknown = sorted(set(new["label"]) - set(task.classes), key=str)
+            raise TaskFailure("augmenter", augmenter.label, "leaked: " + "; ".join(leaks))
+        unknown = sorted(set(new["label"]) - set(fold.task.classes), key=str)
         if unknown:
-            raise PluginError(f"augmenter '{augmenter.label}' produced labels {unknown} outside {task.classes}")
+            raise TaskFailure("augmenter", augmenter.label, f"produced labels {unknown} outside {fold.task.classes}")
         return new.reset_index(drop=True)
 
-    def run_cell(self, row: dict, bi: int, backbone: Backbone, head: Head, task: Task, fit: pd.DataFrame,
-                 val: pd.DataFrame, test: pd.DataFrame, synthetic: pd.DataFrame, seed: int) -> None:
+    # ---------------------------------------------------------------- heads
+    def dispatch_ready(self, group: Group) -> bool:
+        """Submit the head tasks of every backbone whose inputs are complete; True when nothing is left."""
+        if group.synthetic is None and group.error is None:
+            return False
+        for bi in list(group.heads):
+            needs_embeddings = self.embedding_heads(group.heads[bi])
+            if needs_embeddings and (self.real_outstanding[bi] or group.waiting.get(bi, 0)):
+                continue
+            self.submit_heads(group, bi, group.heads.pop(bi))
+        return not group.heads
+
+    def submit_heads(self, group: Group, bi: int, head_indices: list[int]) -> None:
+        fold, backbone = group.fold, self.backbones[bi]
+        train = pd.concat([fold.fit, group.synthetic], ignore_index=True) if group.error is None else fold.fit
+        parts, embed_error = None, None
+        for hi in head_indices:
+            head = self.heads[hi]
+            row = self.base_row(fold, backbone, self.augmenters[group.augmenter], head)
+            row.update(n_train=len(fold.fit), n_synthetic=0 if group.error else len(group.synthetic), n_val=len(fold.val))
+            if group.error:
+                self.record(row, failure=group.error)
+                continue
+            if head.needs_images:
+                frames = self.parts(bi, fold.task, (train, fold.val, fold.test), with_x=False)[0]
+            else:
+                if parts is None and embed_error is None:
+                    parts, embed_error = self.parts(bi, fold.task, (train, fold.val, fold.test), with_x=True)
+                    parts = executor_share(self.executor, parts) if parts is not None else None
+                if embed_error:
+                    self.record(row, failure=embed_error)
+                    continue
+                frames = parts
+            self.submit(("head", row, fold), head_task, self.shared[id(head)],
+                        self.shared[id(backbone)] if head.needs_images else None, frames,
+                        fold.task.n_classes, fold.task.ordinal, fold.seed,
+                        group.files if head.needs_images else None)
+
+    def parts(self, bi: int, task: Task, frames: tuple[pd.DataFrame, ...], with_x: bool):
+        """(train, val, test) parts, with embeddings from memory when ``with_x``; or the error that kept an image
+        from being embedded."""
+        out = []
+        for frame in frames:
+            paths = frame["image"].astype(str).tolist()
+            x = None
+            if with_x:
+                digests = [file_digest(p) for p in paths]
+                failed = [self.failed_digests[bi][d] for d in digests if d in self.failed_digests[bi]]
+                if failed:
+                    return None, failed[0]
+                x = np.stack([self.memo[bi][d] for d in digests]) if digests else None
+            out.append(Part(paths=paths, y=task.encode(frame["label"]), groups=frame["group"].astype(str).to_numpy(), x=x))
+        if with_x:
+            dim = next((p.x.shape[1] for p in out if p.x is not None), 0)
+            for p in out:
+                if p.x is None:
+                    p.x = np.zeros((0, dim), np.float32)
+        return tuple(out), None
+
+    def on_head(self, tag: tuple, result: Any, error: str | None) -> None:
+        _, row, fold = tag
+        if error:
+            return self.record(row, failure=error)
+        predictions = prediction_frame(fold.task, fold.test, fold.task.encode(fold.test["label"]), result.labels,
+                                       result.proba)
+        self.write_predictions(row, predictions)
+        self.record({**row, **result.metrics, "seconds": result.seconds})
+
+    # ---------------------------------------------------------------- dummies and rows
+    def run_dummy(self, fold: Fold, kind: str) -> None:
         start = time.perf_counter()
-        train = pd.concat([fit, synthetic], ignore_index=True)
-        row.update(n_train=len(fit), n_synthetic=len(synthetic), n_val=len(val))
-        try:
-            parts = [self.part(bi, backbone, head, frame, task) for frame in (train, val, test)]
-        except Exception as exc:  # noqa: BLE001
-            return self.record(row, failure=describe_failure("backbone", backbone, exc))
-        try:
-            head.fit(parts[0], parts[1], task.n_classes, seed, backbone=backbone if head.needs_images else None)
-            prediction = head.predict(parts[2])
-            check_prediction(prediction, len(test), task.n_classes)
-        except Exception as exc:  # noqa: BLE001
-            return self.record(row, failure=describe_failure("head", head, exc))
-        metrics = score(parts[2].y, prediction.labels, prediction.proba, task.n_classes, task.ordinal)
-        self.store.write_predictions(row["cell_id"], seed,
-                                     prediction_frame(task, test, parts[2].y, prediction.labels, prediction.proba))
-        self.record({**row, **metrics, "seconds": time.perf_counter() - start})
+        task = fold.task
+        y_train, y_test = task.encode(fold.train["label"]), task.encode(fold.test["label"])
+        row = self.base_row(fold, "-", "-", f"dummy:{kind}")
+        metrics, proba = dummy_scores(kind, y_train, y_test, task.n_classes, task.ordinal,
+                                      self.protocol.dummy_draws, fold.seed)
+        self.write_predictions(row, prediction_frame(task, fold.test, y_test, proba.argmax(1), proba))
+        self.record({**row, **metrics, "n_train": len(y_train), "n_synthetic": 0, "n_val": 0,
+                     "seconds": time.perf_counter() - start})
 
-    def part(self, bi: int, backbone: Backbone, head: Head, frame: pd.DataFrame, task: Task) -> Part:
-        paths = frame["image"].astype(str).tolist()
-        x = None if head.needs_images else self.embeddings(bi, backbone, paths)
-        return Part(paths=paths, y=task.encode(frame["label"]), groups=frame["group"].astype(str).to_numpy(), x=x)
+    def base_row(self, fold: Fold, backbone: Any, augmenter: Any, head: Any) -> dict:
+        """The cell's identity and the fold's sizes, as stored with every row."""
+        ds, task = fold.ds, fold.task
+        row = {"cell_id": self.cell_id(ds, task, backbone, augmenter, head), "dataset": ds.label, "task": task.name,
+               "seed": fold.seed, "split": fold.split, "n_classes": task.n_classes, "ordinal": task.ordinal,
+               "n_test": len(fold.test), "data_fingerprint": ds.fingerprint,
+               "config": {"dataset": ds.plugin.config, **{kind: _digest(p) for kind, p in
+                          (("backbone", backbone), ("augmenter", augmenter), ("head", head))}}}
+        for kind, plugin in (("backbone", backbone), ("augmenter", augmenter), ("head", head)):
+            row[kind] = plugin if isinstance(plugin, str) else plugin.name
+            row[f"{kind}_label"] = plugin if isinstance(plugin, str) else plugin.label
+        return row
 
-    def embeddings(self, bi: int, backbone: Backbone, paths: list[str]) -> np.ndarray:
-        memo = self.memo.setdefault(bi, {})
-        missing = list(dict.fromkeys(p for p in paths if p not in memo))
-        if missing:
-            vectors = embed_paths(backbone, missing, self.cache, progress=self.progress)
-            memo.update(zip(missing, vectors))
-        if not paths:
-            return np.zeros((0, next(iter(memo.values())).shape[0] if memo else 0), np.float32)
-        return np.stack([memo[p] for p in paths])
+    def write_predictions(self, row: dict, frame: pd.DataFrame) -> None:
+        try:
+            self.store.write_predictions(row["cell_id"], row["seed"], row["split"], frame)
+        except OSError as exc:
+            raise SkinbenchError(f"cannot write predictions into {self.store.predictions_dir} ({exc.strerror or exc}); "
+                                 "free space or fix permissions, then rerun the same command to resume") from None
 
     def record(self, row: dict, failure: str | None = None) -> None:
-        if failure:
-            row.update(status="failed", error=failure)
-            with open(self.store.dir / "errors.log", "a") as fh:
-                fh.write(f"--- cell {row['cell_id']} seed {row['seed']}\n{failure}\n{traceback.format_exc()}\n")
-        else:
-            row.update(status="ok", error="")
-        self.store.append(row)
-        self.done.add((row["cell_id"], row["seed"]))
-        self.bar.set_postfix_str(f"{row['task']}/{row.get('backbone_label')}/{row.get('augmenter_label')}/{row['head_label']}")
+        row = {**row, "status": "failed" if failure else "ok", "error": failure or ""}
+        try:
+            if failure:
+                with open(self.store.dir / "errors.log", "a") as fh:
+                    fh.write(f"--- cell {row['cell_id']} seed {row['seed']} split {row['split']}\n{failure}\n")
+            self.store.append(row)
+        except OSError as exc:
+            raise SkinbenchError(f"cannot write results into {self.store.dir} ({exc.strerror or exc}); "
+                                 "free space or fix permissions, then rerun the same command to resume") from None
+        self.done.add((row["cell_id"], row["seed"], row["split"]))
+        self.bar.set_postfix_str(f"{row['task']}/{row['backbone_label']}/{row['augmenter_label']}/{row['head_label']}")
         self.bar.update(1)
 
 
-def dataset_fingerprint(tasks: list[Task]) -> str:
-    """Hash of every sample's image bytes, label, stratum and patient in every task.
-
-    Part of each cell id, so corrected data makes new cells instead of reusing stale ones. It
-    covers all tasks because the test split is chosen from all of them together.
-    """
-    described = {}
-    for task in tasks:
-        samples = task.samples
-        strata = samples["stratum"] if "stratum" in samples else samples["label"]
-        rows = sorted(zip((file_digest(p) for p in samples["image"]), samples["label"].astype(str),
-                          strata.astype(str), samples["group"].astype(str)))
-        described[task.name] = {"classes": [str(c) for c in task.classes], "ordinal": task.ordinal, "rows": rows}
-    return config_hash(described)
+def executor_share(executor, obj: Any) -> Any:
+    """Send a large or stateful object to the cluster once (Dask ``scatter``), so tasks on one worker share it."""
+    client = getattr(executor, "client", None)
+    return client.scatter(obj, hash=False) if client is not None else obj
 
 
-def _identity(plugin: Any) -> Any:
+def _digest(plugin: Any) -> str:
     return plugin if isinstance(plugin, str) else plugin.identity.digest
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, SkinbenchError):
+        return str(exc)
+    return f"{exc.__class__.__name__}: {exc}"
 
 
 def leakage_problems(new: pd.DataFrame, fit: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame) -> list[str]:
@@ -396,14 +458,6 @@ def leakage_problems(new: pd.DataFrame, fit: pd.DataFrame, val: pd.DataFrame, te
     return problems
 
 
-def check_prediction(prediction: Any, n: int, k: int) -> None:
-    proba = np.asarray(prediction.proba)
-    if proba.shape != (n, k) or np.asarray(prediction.labels).shape != (n,):
-        raise PluginError(f"predicted shapes proba {proba.shape}, labels {np.asarray(prediction.labels).shape}; expected ({n}, {k}) and ({n},)")
-    if not np.isfinite(proba).all():
-        raise PluginError("predicted probabilities contain NaN or inf")
-
-
 def prediction_frame(task: Task, test: pd.DataFrame, y: np.ndarray, labels: np.ndarray, proba: np.ndarray) -> pd.DataFrame:
     classes = [str(c) for c in task.classes]
     frame = pd.DataFrame({"image": test["image"].astype(str).to_numpy(), "group": test["group"].astype(str).to_numpy(),
@@ -414,7 +468,3 @@ def prediction_frame(task: Task, test: pd.DataFrame, y: np.ndarray, labels: np.n
         if column in test:
             frame[column] = test[column].astype(str).to_numpy()
     return frame
-
-
-def describe_failure(kind: str, plugin: Any, exc: BaseException) -> str:
-    return f"{kind} '{getattr(plugin, 'label', plugin)}' failed: {exc.__class__.__name__}: {exc}"

@@ -1,21 +1,25 @@
-"""The run directory: resolved suite, receipt, split, raw results, predictions.
+"""The run directory's results store: an append-only log of checksummed records.
 
 Layout of ``DIR``::
 
-    suite.yaml            the resolved suite (every default filled in)
-    receipt.json          package versions, git commit, device, start time
-    split/<dataset>.json  test group ids (and the protocol that chose them)
-    results.csv           one raw row per (cell, seed); aggregates are never stored
-    predictions/<cell_id>_s<seed>.parquet   per-sample probabilities of the test part
+    suite.yaml            the resolved suite (every default filled in, each plugin's identity)
+    receipt.json          package versions, git commit, device, start time, every plugin found
+    split/<dataset>.json  test group ids per split (and the protocol that chose them)
+    results.jsonl         the store of record: one checksummed JSON record per (cell, seed, split)
+    results.csv / results.parquet   exports of the current rows, for pandas and spreadsheets
+    predictions/<cell_id>_s<seed>[_r<split>].parquet   per-sample probabilities of the test part
     generation_log.csv    provenance of every synthetic image (augmenters that log)
 
-Rows are appended and flushed one at a time, so a killed run loses at most the
-cell in flight and a rerun skips every ``ok`` row.
+Why a log and not a table rewritten in place: a run killed at *any* byte leaves at most one
+torn last line, which the checksum detects; every earlier record is intact. A torn or
+corrupt record is reported, moved to ``results.corrupt.jsonl`` and recomputed on resume.
+Each record carries the schema version; aggregates are never stored.
 """
 from __future__ import annotations
 
-import csv
+import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Iterable
@@ -23,71 +27,123 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_write, atomic_write_json
+from .api import SkinbenchError
+from .atomic import atomic_write, atomic_write_json, readable_mode
+
+SCHEMA_VERSION = 2
+"""1: the old ``results.csv`` as store (imported on first use); 2: checksummed JSONL records."""
 
 METRICS = (
     "macro_f1", "weighted_f1", "accuracy", "balanced_accuracy", "mcc", "cohen_kappa",
-    "qwk", "auroc", "pr_auc", "top2_accuracy",
+    "qwk", "auroc", "pr_auc", "top2_accuracy", "ece", "brier", "nll",
 )
 IDENTITY_COLUMNS = (
-    "cell_id", "dataset", "task", "backbone", "augmenter", "head", "seed",
+    "cell_id", "dataset", "task", "backbone", "augmenter", "head", "seed", "split",
     "backbone_label", "augmenter_label", "head_label", "data_fingerprint",
 )
 RESULT_COLUMNS = IDENTITY_COLUMNS + (
     "status", "error", "n_train", "n_synthetic", "n_val", "n_test", "n_classes", "ordinal",
     *METRICS, "seconds", "config",
 )
+NUMERIC_COLUMNS = ("seed", "split", "n_train", "n_synthetic", "n_val", "n_test", "n_classes", "seconds")
+ROW_KEY = ("cell_id", "seed", "split")
 DUMMY_HEADS = ("dummy:most_frequent", "dummy:uniform", "dummy:stratified")
+
+logger = logging.getLogger("skinbench.store")
 
 
 class ResultsStore:
+    """Reads and appends the records of one run directory; the driver is its only writer."""
+
     def __init__(self, run_dir: str | Path):
         self.dir = Path(run_dir)
+        self.log = self.dir / "results.jsonl"
         self.results_csv = self.dir / "results.csv"
+        self.results_parquet = self.dir / "results.parquet"
         self.predictions_dir = self.dir / "predictions"
+        self.problems: list[str] = []
+
+    # ---------------------------------------------------------------- reading
+    def exists(self) -> bool:
+        return self.log.exists() or self.results_csv.exists()
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every intact record, oldest first; torn or corrupt lines are listed in :attr:`problems`."""
+        self.problems = []
+        if not self.log.exists():
+            return self._legacy_rows()
+        rows = []
+        with open(self.log, "rb") as fh:
+            for number, line in enumerate(fh, start=1):
+                row, problem = _decode(line)
+                if problem:
+                    self.problems.append(f"{self.log} line {number}: {problem}")
+                elif row is not None:
+                    rows.append(row)
+        return rows
 
     def read(self) -> pd.DataFrame:
-        if not self.results_csv.exists():
-            return pd.DataFrame(columns=RESULT_COLUMNS)
-        df = pd.read_csv(self.results_csv, dtype=str, keep_default_na=False)  # a task named 'NA' stays 'NA'
-        numeric = [c for c in (*METRICS, "seed", "n_train", "n_synthetic", "n_val", "n_test", "n_classes", "seconds")
-                   if c in df]
-        df[numeric] = df[numeric].apply(pd.to_numeric, errors="coerce")
-        if "ordinal" in df:
-            df["ordinal"] = df["ordinal"].map({"True": True, "False": False})
-        return df
+        """The current rows: one per (cell_id, seed, split), the latest record winning (a retried
+        failure is superseded by its success). Columns are :data:`RESULT_COLUMNS`."""
+        records = self.records()
+        frame = pd.DataFrame.from_records(records, columns=list(RESULT_COLUMNS)) if records \
+            else pd.DataFrame(columns=list(RESULT_COLUMNS))
+        return latest_rows(typed(frame))
 
-    def finished(self) -> set[tuple[str, int]]:
-        """(cell_id, seed) pairs already computed successfully."""
+    def finished(self) -> set[tuple[str, int, int]]:
+        """(cell_id, seed, split) computed successfully and with their predictions on disk."""
         df = self.read()
         ok = df[df["status"] == "ok"]
-        return {(str(c), int(s)) for c, s in zip(ok["cell_id"], ok["seed"])}
+        return {(str(c), int(s), int(r)) for c, s, r in zip(ok["cell_id"], ok["seed"], ok["split"])
+                if self.predictions_path(c, int(s), int(r)).exists()}
+
+    def predictions_path(self, cell_id: str, seed: int, split: int = 0) -> Path:
+        suffix = f"_r{split}" if split else ""
+        return self.predictions_dir / f"{cell_id}_s{seed}{suffix}.parquet"
+
+    # ---------------------------------------------------------------- writing
+    def prepare(self) -> list[str]:
+        """Before appending: import a legacy ``results.csv`` and quarantine torn or corrupt records.
+
+        Returns the problems found, so the caller can report them; the intact records are kept."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not self.log.exists() and self.results_csv.exists():
+            legacy = self._legacy_rows()
+            atomic_write(self.log, lambda fh: fh.writelines(_encode(r) for r in legacy))
+        if not self.log.exists():
+            return []
+        lines = self.log.read_bytes().splitlines(keepends=True)
+        decoded = [_decode(line) for line in lines]
+        problems = [f"{self.log} line {n}: {why}" for n, (_, why) in enumerate(decoded, start=1) if why]
+        if problems:
+            with open(self.dir / "results.corrupt.jsonl", "ab") as fh:
+                fh.writelines(line.rstrip(b"\n") + b"\n" for line, (_, why) in zip(lines, decoded) if why)
+            atomic_write(self.log, lambda fh: fh.writelines(line for line, (row, _) in zip(lines, decoded) if row))
+            logger.warning("%s: %d torn or corrupt record(s) moved to results.corrupt.jsonl; they are recomputed",
+                           self.log, len(problems))
+        return problems
 
     def append(self, row: dict[str, Any]) -> None:
-        """Append one row and fsync, so an interrupted run keeps every finished cell."""
+        """Append one checksummed record and fsync, so an interrupted run keeps every finished cell."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        new = not self.results_csv.exists()
-        with open(self.results_csv, "a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow({k: _cell(row.get(k)) for k in RESULT_COLUMNS})
+        new = not self.log.exists()
+        with open(self.log, "ab") as fh:
+            fh.write(_encode({k: _plain(row.get(k)) for k in RESULT_COLUMNS}))
             fh.flush()
             os.fsync(fh.fileno())
+        if new:
+            os.chmod(self.log, readable_mode())
 
-    def drop_failed(self, keys: Iterable[tuple[str, int]]) -> None:
-        """Remove failed rows that are about to be retried, so each (cell, seed) has one row."""
-        keys = set(keys)
-        df = self.read()
-        if df.empty:
-            return
-        stale = [(str(c), int(s)) in keys and st != "ok" for c, s, st in zip(df["cell_id"], df["seed"], df["status"])]
-        if any(stale):
-            atomic_write(self.results_csv, lambda fh: df[[not x for x in stale]].to_csv(fh, index=False))
+    def export(self) -> None:
+        """Write ``results.csv`` and ``results.parquet`` from the log (atomically, readable by pandas)."""
+        frame = self.read()
+        frame["config"] = [json.dumps(c, sort_keys=True, default=str) if isinstance(c, dict) else c
+                           for c in frame["config"]]
+        atomic_write(self.results_csv, lambda fh: frame.to_csv(fh, index=False))
+        atomic_write(self.results_parquet, lambda fh: frame.to_parquet(fh, index=False))
 
-    def write_predictions(self, cell_id: str, seed: int, frame: pd.DataFrame) -> Path:
-        return atomic_write(self.predictions_dir / f"{cell_id}_s{seed}.parquet",
-                            lambda fh: frame.to_parquet(fh, index=False))
+    def write_predictions(self, cell_id: str, seed: int, split: int, frame: pd.DataFrame) -> Path:
+        return atomic_write(self.predictions_path(cell_id, seed, split), lambda fh: frame.to_parquet(fh, index=False))
 
     def write_json(self, relative: str, payload: Any) -> Path:
         return atomic_write_json(self.dir / relative, payload)
@@ -100,12 +156,104 @@ class ResultsStore:
             frame = frame.drop_duplicates(subset=["task", "augmenter", "seed", "image"], keep="first")
         atomic_write(path, lambda fh: frame.to_csv(fh, index=False))
 
+    # ---------------------------------------------------------------- legacy
+    def _legacy_rows(self) -> list[dict[str, Any]]:
+        """Rows of a schema-1 run directory (``results.csv`` was the store), with ``split`` 0."""
+        if not self.results_csv.exists():
+            return []
+        try:
+            frame = pd.read_csv(self.results_csv, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise SkinbenchError(f"{self.results_csv}: cannot be read ({exc.__class__.__name__}: {exc}); "
+                                 "move it away to start the run directory afresh") from None
+        if "split" not in frame:
+            frame["split"] = "0"
+        return [{k: _legacy_value(k, v) for k, v in row.items() if k in RESULT_COLUMNS}
+                for row in frame.to_dict("records")]
 
-def _cell(value: Any) -> Any:
+
+def typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numbers as numbers (NaN where absent), ``ordinal`` as bool, text columns as text."""
+    frame = frame.copy()
+    for column in (*METRICS, *NUMERIC_COLUMNS):
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    if "split" in frame:
+        frame["split"] = frame["split"].fillna(0).astype(int)
+    if "seed" in frame:
+        frame["seed"] = frame["seed"].astype("Int64").astype(int) if frame["seed"].notna().all() else frame["seed"]
+    if "ordinal" in frame:
+        frame["ordinal"] = frame["ordinal"].map(lambda v: v if isinstance(v, bool) else str(v) == "True")
+    for column in ("status", "error", "cell_id", "dataset", "task", "backbone", "augmenter", "head",
+                   "backbone_label", "augmenter_label", "head_label", "data_fingerprint"):
+        if column in frame:
+            frame[column] = frame[column].fillna("").astype(str)
+    return frame
+
+
+def latest_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (cell_id, seed, split): the last one (merging run directories or a retried failure)."""
+    if frame.empty:
+        return frame.reset_index(drop=True)
+    return frame.drop_duplicates(subset=list(ROW_KEY), keep="last").reset_index(drop=True)
+
+
+def merge_rows(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Rows of several run directories, deduplicated by (cell_id, seed, split) (a shared dummy row counts once)."""
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=list(RESULT_COLUMNS))
+    return latest_rows(pd.concat(frames, ignore_index=True))
+
+
+def _encode(row: dict[str, Any]) -> bytes:
+    body = json.dumps(row, sort_keys=True, separators=(",", ":"), default=str, allow_nan=False)
+    digest = hashlib.sha256(body.encode()).hexdigest()[:16]
+    return json.dumps({"v": SCHEMA_VERSION, "sha": digest, "row": json.loads(body)},
+                      separators=(",", ":"), sort_keys=True).encode() + b"\n"
+
+
+def _decode(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """(row, None) for an intact record, (None, why) for a torn or corrupt one, (None, None) for a blank line."""
+    if not line.strip():
+        return None, None
+    if not line.endswith(b"\n"):
+        return None, "torn record (the run was killed while writing it)"
+    try:
+        record = json.loads(line)
+        row = record["row"]
+        body = json.dumps(row, sort_keys=True, separators=(",", ":"), default=str, allow_nan=False)
+    except (ValueError, KeyError, TypeError) as exc:
+        return None, f"not a valid record ({exc.__class__.__name__})"
+    if record.get("v") != SCHEMA_VERSION:
+        return None, f"schema version {record.get('v')!r}; this skinbench reads version {SCHEMA_VERSION}"
+    if hashlib.sha256(body.encode()).hexdigest()[:16] != record.get("sha"):
+        return None, "checksum mismatch (the record was altered or damaged)"
+    missing = [k for k in ROW_KEY if k not in row]
+    if missing:
+        return None, f"record lacks {missing}"
+    return row, None
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe cell values: NaN as null, numpy scalars as Python numbers."""
     if value is None:
-        return ""
-    if isinstance(value, (float, np.floating)) and np.isnan(value):
-        return ""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True, default=str)
+        return None
+    if isinstance(value, (np.floating, float)):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def _legacy_value(column: str, value: str) -> Any:
+    if value == "":
+        return None
+    if column == "config":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
     return value

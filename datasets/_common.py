@@ -13,10 +13,7 @@ from typing import Iterable, Literal
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from skinbench.api import ConfigError, DataError, Dataset, PluginParams, Task
-from skinbench.hashing import file_digest
 
 logger = logging.getLogger("skinbench.datasets")
 
@@ -106,35 +103,6 @@ def index_images_by_stem(folders: Iterable[Path]) -> dict[str, Path]:
     return index
 
 
-def linked_groups(groups: pd.Series, *links: pd.Series) -> pd.Series:
-    """Group ids after joining every pair of groups that share a non-empty link value.
-
-    Links are e.g. image content digests or source URLs: two cases that contain the same
-    image file must land on the same side of a split. Connected components over the
-    bipartite graph (group, link value) is the union-find. A merged group is named by its
-    smallest member id, so names do not depend on row order."""
-    nodes: dict[tuple, int] = {}
-
-    def node(key: tuple) -> int:
-        return nodes.setdefault(key, len(nodes))
-
-    group_nodes = [node(("group", g)) for g in groups]
-    edges = [(g, node((k, value)))
-             for k, link in enumerate(links)
-             for g, value in zip(group_nodes, link) if isinstance(value, str) and value]
-    rows, cols = zip(*edges) if edges else ((), ())
-    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(nodes), len(nodes)))
-    _, component = connected_components(graph, directed=False)
-    row_component = pd.Series(component[group_nodes], index=groups.index)
-    smallest = groups.groupby(row_component).transform("min")
-    return smallest.astype(str)
-
-
-def content_digests(images: pd.Series) -> pd.Series:
-    """sha256 of each image file ('' for a missing one, already reported), memoised by the core."""
-    return images.map(lambda p: file_digest(p) if os.path.isfile(p) else "")
-
-
 class FileDataset(Dataset):
     """Base of the built-in datasets that read a folder: parameter checks and task assembly."""
 
@@ -185,12 +153,6 @@ class FileDataset(Dataset):
             classes = [c for c in classes if c not in empty]
             description += f" Scale values without samples, left out of the classes: {empty}." if empty else ""
         self._check_labels(task, classes, samples, problems)
-        if len(samples):
-            before = samples["group"].nunique()
-            samples = samples.assign(group=linked_groups(samples["group"], content_digests(samples["image"])))
-            merged = before - samples["group"].nunique()
-            if merged:
-                description += f" {merged} group(s) were merged into others because they share identical image files."
         description += _exclusion_note(excluded)
         if any(excluded.values()):
             logger.info("dataset %s, task %s:%s", self.name, task, _exclusion_note(excluded))

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from skinbench.api import Dataset, Task
+from pydantic import Field
+from skinbench.api import Dataset, PluginParams, Task
 from skinbench.hookspecs import hookimpl
 from skinbench.images import image_problem
 
@@ -29,12 +30,33 @@ class CosmeticCSV(Dataset):
     """Cosmetic skin features (moisture, oiliness, elasticity, texture, hyperpigmentation) from a wide CSV."""
 
     name = "cosmetic-csv"
-    params = {"csv": "", "root": "", "features": FEATURES, "image_column": "{feature}_img",
-              "label_column": "{feature}", "group_column": "patient_id", "label_maps": THESIS_LABEL_MAPS}
+
+    class Params(PluginParams):
+        csv: str = ""
+        root: str = ""
+        """Folder relative image paths are taken from (default: the CSV's folder)."""
+        features: list[str] = Field(default_factory=lambda: list(FEATURES), min_length=1)
+        image_column: str = "{feature}_img"
+        label_column: str = "{feature}"
+        group_column: str = "patient_id"
+        label_maps: dict[str, dict[int, Any]] = Field(default_factory=lambda: THESIS_LABEL_MAPS)
+        """Feature -> {raw value: label}; the default binarises moisture and oiliness as seed 000 did."""
+
     meta = {"license": "data: per study", "citation": "seed 000 (thesis) §4.1, Algorithm 1"}
 
     def tasks(self) -> list[Task]:
         return read_wide_csv(Path(self.config["csv"]), self.name, self.config)
+
+    def split_table(self, tasks: list[Task]) -> pd.DataFrame:
+        """Every feature the CSV holds, not only the selected ``features``: the split belongs to the data."""
+        csv = Path(self.config["csv"])
+        header = pd.read_csv(csv, nrows=0).columns
+        present = [f for f in FEATURES if self.config["label_column"].format(feature=f) in header
+                   and self.config["image_column"].format(feature=f) in header]
+        if set(present) <= set(self.config["features"]):
+            return super().split_table(tasks)
+        every = read_wide_csv(csv, self.name, {**self.config, "features": sorted(set(present) | set(self.config["features"]))})
+        return super().split_table(every)
 
 
 def read_wide_csv(csv: Path, dataset: str, config: dict[str, Any]) -> list[Task]:

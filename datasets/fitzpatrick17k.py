@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 from pydantic import Field
 from skinbench.api import Task
+from skinbench.groups import linked_groups
 from skinbench.hookspecs import hookimpl
 
 from ._common import (
@@ -12,7 +13,6 @@ from ._common import (
     Problems,
     has_columns,
     index_images_by_stem,
-    linked_groups,
     optional_text,
     read_csv,
     row_origins,

@@ -107,7 +107,8 @@ class GenericCsv(FileDataset):
         labelled = ~raw.str.strip().isin([str(v) for v in self.config["missing_labels"]])
         labels = self._labels(column, raw[labelled].str.strip())
         return self.assemble(
-            column, self._classes(column, labels), samples[labelled].assign(label=labels), problems,
+            column, self._classes(column, labels), samples[labelled].assign(label=labels, stratum=raw[labelled].str.strip()),
+            problems,
             excluded={f"rows with no {column}": int((~labelled).sum())}, ordinal=self._is_ordinal(column),
             description=f"{column} from {path.name}. {self.meta.notes}")
 

@@ -14,7 +14,7 @@ import yaml
 
 from plugins_for_tests import CountingBackbone, TestPlugins
 from skinbench.runner import run_suite
-from skinbench.store import METRICS
+from skinbench.store import METRICS, ResultsStore
 
 N_TASKS, N_DUMMIES = 5, 3
 
@@ -24,7 +24,7 @@ def test_run_writes_a_complete_run_directory(tmp_path, suite_factory):
     results = run_suite(suite_factory(), out)
     assert len(results) == N_TASKS * 2 * (N_DUMMIES + 1)
     assert (results["status"] == "ok").all()
-    for name in ("suite.yaml", "receipt.json", "results.csv"):
+    for name in ("suite.yaml", "receipt.json", "results.jsonl", "results.csv", "results.parquet"):
         assert (out / name).exists(), name
     split_files = list((out / "split").glob("demo-*.json"))  # non-default parameters: the name carries a hash
     assert len(split_files) == 1
@@ -38,7 +38,7 @@ def test_run_writes_a_complete_run_directory(tmp_path, suite_factory):
     test_groups = set(split["test_groups"])
     assert len(test_groups) == 4  # ceil(0.2 * 16), unless the greedy cover needed more
     for _, row in results.iterrows():
-        pred = pd.read_parquet(out / "predictions" / f"{row.cell_id}_s{row.seed}.parquet")
+        pred = pd.read_parquet(ResultsStore(out).predictions_path(row.cell_id, row.seed, row.split))
         assert set(pred["group"]) <= test_groups  # only test patients are scored
         assert len(pred) == row.n_test
     model = results[results["head"] == "logreg"]
@@ -94,15 +94,15 @@ def test_killed_run_resumes_to_the_same_results(tmp_path, suite_factory):
     cmd = [sys.executable, "-m", "skinbench.cli", "run", str(suite_file), "--out", str(out), "--no-progress",
            "--format", "none"]
     proc = subprocess.Popen(cmd, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    results = out / "results.csv"
+    log = out / "results.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        if results.exists() and len(results.read_text().splitlines()) > 12:
+        if log.exists() and len(log.read_bytes().splitlines()) > 12:
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     proc.kill()
     proc.wait()
-    partial = pd.read_csv(results)
+    partial = ResultsStore(out).read()
     assert 0 < len(partial) < len(reference), "the run was not interrupted part-way"
     subprocess.run(cmd, env=os.environ.copy(), check=True, capture_output=True)
     pd.testing.assert_frame_equal(_comparable(run_suite(suite, out)), _comparable(reference))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from skinbench.registry import load_catalogue
-from skinbench.runner import instantiate
+from skinbench.validate import instantiate
 from skinbench.suite import demo_suite_path, load_suite
 
 SUITES = sorted(demo_suite_path().parent.glob("*.yaml"))

@@ -1,0 +1,37 @@
+"""The run header: what a reader needs to trust the rows (resolved suite, receipt, split files)."""
+from __future__ import annotations
+
+import yaml
+
+from .atomic import atomic_write_text
+from .hashing import config_hash
+from .receipt import receipt
+from .store import ResultsStore
+from .suite import resolved
+from .validate import LoadedDataset, Preflight, class_counts
+
+
+def write_run_header(store: ResultsStore, checked: Preflight) -> None:
+    """``suite.yaml`` (every default and each plugin's identity), ``receipt.json`` and ``split/*.json``."""
+    atomic_write_text(store.dir / "suite.yaml", yaml.safe_dump(resolved(checked.suite, checked.plugins), sort_keys=False))
+    store.write_json("receipt.json", receipt(checked.catalogue, checked.plugins))
+    for ds in checked.datasets:
+        store.write_json(split_path(ds), split_record(ds, checked))
+
+
+def split_path(ds: LoadedDataset) -> str:
+    """``split/<name>.json``, with a hash of the parameters when they differ from the defaults,
+    so two configurations of one dataset plugin in a suite keep separate split files."""
+    plugin = ds.plugin
+    suffix = "" if plugin.label == plugin.name else f"-{config_hash(plugin.identity.params, 8)}"
+    return f"split/{plugin.name}{suffix}.json"
+
+
+def split_record(ds: LoadedDataset, checked: Preflight) -> dict:
+    """Test patients per split, the protocol that chose them and class counts on each side."""
+    counts = {str(k): {t.name: {str(c): n for c, n in class_counts(t, test).items()} for t in ds.tasks}
+              for k, test in ds.splits.items()}
+    return {"dataset": ds.label, "display_name": ds.display_name, "dataset_config": ds.plugin.config,
+            "data_fingerprint": ds.fingerprint, "protocol": checked.suite.protocol.as_dict(),
+            "test_groups": ds.splits[0], "test_groups_per_split": {str(k): g for k, g in ds.splits.items()},
+            "class_counts_per_split": counts, "warnings": ds.warnings}
