@@ -57,9 +57,12 @@ def parser() -> argparse.ArgumentParser:
     board.add_argument("run_dir", nargs="+", help="one or more run directories")
     board.add_argument("--format", default="markdown", choices=["markdown", "latex", "html", "csv"])
     board.add_argument("--output", "-o", help="write to this file instead of stdout")
-    board.add_argument("--plot", help="also write a macro-F1 bar chart (PNG) here")
+    board.add_argument("--plot", help="also write a chart (PNG) here: macro-F1 per task, or per subgroup with --by")
     board.add_argument("--by", metavar="COLUMN", help="instead: macro-F1 per subgroup (skin_tone, region, sex, age) "
-                                                      "from the stored predictions of one run directory")
+                                                      "from the stored predictions")
+    board.add_argument("--min-n", type=int, help="with --by: subgroups with fewer test images are not scored "
+                                                 "(default 10)")
+    board.add_argument("--n-boot", type=int, help="patient-bootstrap resamples (default 2000)")
     board.set_defaults(func=cmd_leaderboard)
 
     cache = sub.add_parser("cache", help="inspect or clear the embedding cache")
@@ -79,11 +82,20 @@ def parser() -> argparse.ArgumentParser:
                                            "installed plugin's parameters")
     schema.add_argument("--output", "-o", help="write to this file instead of stdout")
     schema.set_defaults(func=cmd_schema)
+
+    publish = sub.add_parser("publish", help="write a static leaderboard site (no server, no CDN) from run directories",
+                             description="Write a self-contained static site: per-task leaderboards with intervals "
+                                         "and verdicts, figures, provenance and downloads. Opens from file:// or any "
+                                         "static host; recomputes nothing but the statistics.")
+    publish.add_argument("run_dir", nargs="+", help="one or more run directories")
+    publish.add_argument("--out", required=True, help="site folder (replaced as a whole; must be new, empty or a "
+                                                      "site published before)")
+    publish.add_argument("--n-boot", type=int, help="patient-bootstrap resamples (default: the leaderboard's, 2000)")
+    publish.set_defaults(func=cmd_publish)
     return p
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .leaderboard import render, write_plot
     from .runner import run_checked
     from .suite import load_suite
     from .validate import preflight
@@ -102,6 +114,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = results[results["status"] == "failed"]
     print(f"\n{len(results)} result rows in {args.out}/results.csv ({len(failed)} failed) "
           f"in {time.perf_counter() - start:.1f} s\n")
+    from .leaderboard import render, write_plot
+
     out = Path(args.out)
     (out / "leaderboard.html").write_text(render(out, "html"), encoding="utf-8")  # a page to open or publish
     if args.format != "none":
@@ -140,27 +154,29 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    import pandas as pd
+    from .leaderboard import build_report, merge_results, plot_results, read_results, render_report, subgroup_stats
+    from .leaderboard.render import html_figures
+    from .leaderboard.subgroups import plot_subgroups, subgroup_report
 
-    from .leaderboard import plot_results, read_results, render_results
-
+    results = merge_results([read_results(d) for d in args.run_dir])
+    options = {"n_boot": args.n_boot} if args.n_boot else {}
     if args.by:
-        from .leaderboard.subgroups import subgroup_scores, subgroup_table
-
-        table = subgroup_table(subgroup_scores(args.run_dir[0], args.by), args.by)
-        text = table.to_csv(index=False) if args.format == "csv" else tabulate(table, headers="keys", showindex=False,
-                                                                                tablefmt="github")
-        print(text)
-        return 0
-    results = pd.concat([read_results(d) for d in args.run_dir], ignore_index=True)
-    text = render_results(results, args.format)
+        options.update({"min_n": args.min_n} if args.min_n is not None else {})
+        scores = subgroup_stats(results, args.by, **options)
+        report, figures = subgroup_report(scores, args.by, **options), []
+    else:
+        report = build_report(results, **options)
+        figures = html_figures(results) if args.format == "html" else []
+    text = render_report(report, args.format, figures)
     if args.output:
-        Path(args.output).write_text(text)
+        Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {args.output}")
     else:
         print(text)
+    for warning in report.warnings:
+        print(f"skinbench: warning: {warning}", file=sys.stderr)
     if args.plot:
-        plot_results(results, args.plot)
+        plot_subgroups(scores, args.by, args.plot) if args.by else plot_results(results, args.plot)
         print(f"wrote {args.plot}")
     return 0
 
@@ -201,6 +217,15 @@ def cmd_schema(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}")
     else:
         print(text)
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from .leaderboard.site import publish
+
+    site = publish(args.run_dir, args.out, **({"n_boot": args.n_boot} if args.n_boot else {}))
+    print(f"wrote {site.pages} pages and {site.files} files ({site.bytes / 1e6:.1f} MB) in {site.seconds:.1f} s; "
+          f"open {site.out / 'index.html'}")
     return 0
 
 

@@ -112,7 +112,7 @@ def preflight(suite: Suite | dict | str | Path | None, out_dir: str | Path | Non
     suite = load_suite(suite)
     catalogue = load_catalogue(suite.block, suite.autoload, extra_plugins)
     plugins = instantiate(catalogue, suite)
-    config_problems = resolve_identities(plugins)
+    config_problems = list(catalogue.broken.values()) + resolve_identities(plugins)
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     config_problems += folder_problems(out_dir, "--out (the run directory)") + folder_problems(cache_root, "the cache folder")
     datasets, data_problems = [], []
@@ -177,6 +177,8 @@ def folder_problems(folder: str | Path | None, what: str) -> list[str]:
     if path.exists() and not path.is_dir():
         return [f"{what} {path} is a file; give a folder"]
     existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        return [f"{what} {path} cannot be created: {existing} is a file; choose another folder"]
     if not os.access(existing, os.W_OK | os.X_OK):
         return [f"{what} {path} cannot be written ({existing} is not writable); choose another folder"]
     return []

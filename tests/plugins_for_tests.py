@@ -57,3 +57,28 @@ class TestPlugins:
     @hookimpl
     def skinbench_heads(self):
         return [BrokenHead, PermutedLabelsProbe]
+
+
+class ExplodingHead(Head):
+    """Raises in its constructor, as a buggy third-party head might."""
+
+    name = "exploding"
+
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        raise RuntimeError("cannot start")
+
+
+class AlwaysFailingHead(Head):
+    """Fails in every cell: the run must still show the dummies and a failures summary."""
+
+    name = "always-failing"
+
+    def fit(self, train, val, n_classes, seed, backbone=None):
+        raise ValueError("no signal here")
+
+
+class BadInputPlugins:
+    @hookimpl
+    def skinbench_heads(self):
+        return [ExplodingHead, AlwaysFailingHead]
