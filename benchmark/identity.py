@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import importlib.metadata
 import inspect
+import os
 import sys
 from functools import lru_cache
 from types import ModuleType
@@ -19,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from .hashing import config_hash
+from .hashing import config_hash, file_digest
 
 CONTRACT_MODULES = frozenset({"skinbench.hookspecs"})
 """Modules that only declare hooks: editing their docstrings must not invalidate every cache."""
@@ -98,13 +99,11 @@ def core_digest() -> str:
     return _digest_of_modules(CORE_MODULES)
 
 
-@lru_cache(maxsize=None)
 def _digest_of_modules(names: tuple[str, ...]) -> str:
     h = hashlib.sha256()
     for name in names:
         module = sys.modules.get(name) or importlib.import_module(name)
-        h.update(name.encode())
-        h.update(_source_bytes(module))
+        h.update(f"{name}:{_module_digest(module)}".encode())
     return h.hexdigest()[:24]
 
 
@@ -132,11 +131,17 @@ def _same_package_imports(module: ModuleType) -> set[str]:
     return out
 
 
-def _source_bytes(module: ModuleType) -> bytes:
+def _module_digest(module: ModuleType) -> str:
+    """sha256 of the module file as it is on disk now (memoised on size and mtime; ``inspect`` would
+    serve a stale linecache copy of an edited file)."""
+    path = getattr(module, "__file__", None)
+    if path and path.endswith(".py") and os.path.isfile(path):
+        return file_digest(path)
     try:
-        return inspect.getsource(module).encode()
+        source = inspect.getsource(module).encode()
     except (OSError, TypeError):  # no source (built in, frozen, or a REPL class): its name is all we have
-        return repr(module).encode()
+        source = repr(module).encode()
+    return hashlib.sha256(source).hexdigest()
 
 
 def cell_id(dataset: str, task: str, backbone: Any, augmenter: Any, head: Any, protocol: dict) -> str:
