@@ -1,13 +1,18 @@
 """Post-hoc decisions fitted on the validation part: temperature and binary threshold.
 
 One implementation shared by every head (seed 000: "temperature T fitted on
-validation", "binary threshold tuned on validation, grid 0.2-0.8").
+validation", "binary threshold tuned on validation, grid 0.2-0.8"): a head hands its
+validation logits to :meth:`DecisionRule.fit` and its test logits to :meth:`DecisionRule.predict`.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from sklearn.metrics import f1_score
+
+from .api import Prediction
 
 DEFAULT_THRESHOLDS = np.round(np.arange(0.2, 0.81, 0.05), 2)
 TEMPERATURE_BOUNDS = (0.05, 20.0)
@@ -50,17 +55,22 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray, max_iter: int = 100) -> f
     """Temperature T minimising the NLL of softmax(logits / T) on (logits, y) (Guo et al., 2017).
 
     Optimises log T with LBFGS so T stays positive; returns 1.0 when there is nothing to fit.
+    A logit of -inf marks a class the head cannot predict (absent from its training part):
+    it keeps probability 0 at every T, and rows of such a class say nothing about T, so they are left out.
     """
-    if len(y) == 0:
-        return 1.0
     z = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
     target = torch.as_tensor(np.asarray(y), dtype=torch.long)
+    finite = torch.isfinite(z)
+    predictable = finite[torch.arange(len(target)), target] if len(target) else torch.zeros(0, dtype=torch.bool)
+    z, target, finite = torch.where(finite, z, 0.0)[predictable], target[predictable], finite[predictable]
+    if len(target) == 0:
+        return 1.0
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
     optimiser = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
 
     def closure():
         optimiser.zero_grad()
-        loss = torch.nn.functional.cross_entropy(z / log_t.exp(), target)
+        loss = torch.nn.functional.cross_entropy(torch.where(finite, z / log_t.exp(), -torch.inf), target)
         loss.backward()
         return loss
 
@@ -72,8 +82,32 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray, max_iter: int = 100) -> f
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise softmax of logits / temperature, numerically stable."""
+    """Row-wise softmax of logits / temperature, numerically stable; -inf logits get probability 0."""
     z = np.asarray(logits, dtype=np.float64) / temperature
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """How a head turns logits into probabilities and labels: softmax at a temperature, then
+    argmax or, for binary tasks, a probability threshold. Both are fitted on validation only."""
+
+    temperature: float = 1.0
+    threshold: float | None = None
+
+    @classmethod
+    def fit(cls, val_logits: np.ndarray, val_y: np.ndarray, *, temperature: bool, threshold: bool) -> DecisionRule:
+        """Fit the temperature (when asked) and then, for two classes, the threshold on the tempered
+        validation probabilities. With an empty validation part the rule stays softmax + argmax."""
+        if len(val_y) == 0:
+            return cls()
+        fitted_t = fit_temperature(val_logits, val_y) if temperature else 1.0
+        tuned = threshold and np.shape(val_logits)[1] == 2
+        return cls(fitted_t, tune_binary_threshold(softmax(val_logits, fitted_t)[:, 1], val_y) if tuned else None)
+
+    def predict(self, logits: np.ndarray) -> Prediction:
+        proba = softmax(logits, self.temperature)
+        labels = apply_threshold(proba, self.threshold) if self.threshold is not None else proba.argmax(axis=1)
+        return Prediction(proba=proba, labels=labels)

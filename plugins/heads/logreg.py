@@ -2,63 +2,87 @@
 from __future__ import annotations
 
 import warnings
+from typing import Annotated, Literal
 
 import numpy as np
+import sklearn
+from pydantic import Field, PositiveFloat, PositiveInt
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
-from skinbench.api import Head, Part, Prediction
-from skinbench.calibration import apply_threshold, macro_f1, tune_binary_threshold
+from skinbench.api import Head, Part, PluginParams, Prediction
+from skinbench.calibration import DecisionRule, macro_f1
 from skinbench.hookspecs import hookimpl
+from skinbench.plugins.heads._sklearn_utils import over_all_classes
 
 
 class LogRegProbe(Head):
     """Standardise → whitened PCA → balanced multinomial LR; C and binary threshold chosen on validation."""
 
     name = "logreg"
-    params = {"C_grid": [0.5, 1.0, 2.0], "max_pca": 256, "whiten": True, "max_iter": 300,
-              "class_weight": "balanced", "tune_threshold": True}
+
+    class Params(PluginParams):
+        C_grid: Annotated[list[PositiveFloat], Field(
+            min_length=1, description="inverse regularisation strengths; the best validation macro-F1 wins, "
+                                      "the smaller C on ties")] = [0.5, 1.0, 2.0]
+        max_pca: PositiveInt = 256
+        whiten: bool = True
+        max_iter: PositiveInt = 300
+        class_weight: Literal["none", "balanced"] = "balanced"
+        tune_threshold: bool = Field(True, description="binary tasks: decision threshold tuned on validation")
+        temperature: bool = Field(False, description="temperature scaling fitted on validation (Guo et al., 2017)")
+
     meta = {"license": "Apache-2.0", "citation": "seed 000 (thesis) Table 4.1"}
+
+    def artefacts(self) -> dict:
+        return {"scikit-learn": sklearn.__version__}
 
     def fit(self, train: Part, val: Part, n_classes: int, seed: int, backbone=None) -> None:
         self.n_classes = n_classes
-        candidates = [self._fit_one(train, C, seed) for C in self.config["C_grid"]]
-        if len(val):
-            val_scores = [macro_f1(val.y, self._proba(m, val.x).argmax(1)) for m in candidates]
-            self.model = candidates[int(np.argmax(val_scores))]  # first best: the smaller C on ties
-        else:
-            self.model = candidates[0]
-        self.threshold = None
-        if n_classes == 2 and self.config["tune_threshold"] and len(val):
-            self.threshold = tune_binary_threshold(self._proba(self.model, val.x)[:, 1], val.y)
+        with threadpool_limits(limits=1):
+            # scaler and PCA do not depend on C: fitted once, exactly as each C's pipeline would fit them
+            self.features = self._features(train.x.shape, seed)
+            z_train = self.features.fit_transform(train.x)
+            candidates = [self._fit_classifier(z_train, train.y, C, seed) for C in self.config["C_grid"]]
+            z_val = self.features.transform(val.x) if len(val) else None
+            self.classifier = candidates[0]
+            if z_val is not None:
+                scores = [macro_f1(val.y, self._logits(m, z_val).argmax(axis=1)) for m in candidates]
+                self.classifier = candidates[int(np.argmax(scores))]  # first best: the smaller C on ties
+            val_logits = self._logits(self.classifier, z_val) if z_val is not None else np.zeros((0, n_classes))
+        self.decision = DecisionRule.fit(val_logits, val.y, temperature=self.config["temperature"],
+                                         threshold=self.config["tune_threshold"])
 
-    def _fit_one(self, train: Part, C: float, seed: int):
-        n, d = train.x.shape
+    def _features(self, shape: tuple[int, int], seed: int):
+        n, d = shape
         n_components = max(1, min(d, n - 1, self.config["max_pca"]))
-        model = make_pipeline(
-            StandardScaler(),
-            PCA(n_components=n_components, whiten=self.config["whiten"], random_state=seed),
-            LogisticRegression(C=C, solver="lbfgs", max_iter=self.config["max_iter"],
-                               class_weight=self.config["class_weight"], random_state=seed),
-        )
+        return make_pipeline(StandardScaler(),
+                             PCA(n_components=n_components, whiten=self.config["whiten"], random_state=seed))
+
+    def _fit_classifier(self, z: np.ndarray, y: np.ndarray, C: float, seed: int) -> LogisticRegression:
+        class_weight = None if self.config["class_weight"] == "none" else self.config["class_weight"]
+        model = LogisticRegression(C=C, solver="lbfgs", max_iter=self.config["max_iter"],
+                                   class_weight=class_weight, random_state=seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(train.x, train.y)
-        return model
+            return model.fit(z, y)
 
-    def _proba(self, model, x: np.ndarray) -> np.ndarray:
-        """Probabilities over all K classes, zero for classes absent from training."""
-        proba = np.zeros((len(x), self.n_classes))
-        proba[:, model.classes_] = model.predict_proba(x)
-        return proba
+    def _logits(self, model: LogisticRegression, z: np.ndarray) -> np.ndarray:
+        """Logits over all K classes (-inf for classes absent from training), whose softmax is
+        ``model.predict_proba``; a binary model's one decision value d becomes the pair (0, d)."""
+        decision = model.decision_function(z)
+        if decision.ndim == 1:
+            decision = np.stack([np.zeros_like(decision), decision], axis=1)
+        return over_all_classes(decision, model.classes_, self.n_classes, -np.inf)
 
     def predict(self, part: Part) -> Prediction:
-        proba = self._proba(self.model, part.x)
-        labels = apply_threshold(proba, self.threshold) if self.threshold is not None else proba.argmax(1)
-        return Prediction(proba=proba, labels=labels)
+        with threadpool_limits(limits=1):
+            logits = self._logits(self.classifier, self.features.transform(part.x))
+        return self.decision.predict(logits)
 
 
 @hookimpl
