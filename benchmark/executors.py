@@ -64,6 +64,9 @@ class LocalExecutor:
             future.run()
             yield future
 
+    def share(self, obj: Any) -> Any:
+        return obj
+
     def cancel_all(self) -> None:
         self.queue.clear()
 
@@ -101,22 +104,28 @@ class DaskExecutor:
             self.client = Client(self.cluster)
         self.dashboard = self.client.dashboard_link if _has_bokeh() else None
         self._completed = as_completed([], with_results=False)
-        self._futures: list = []
+        self._futures: set = set()  # held until the run ends, so shared inputs are not released early
 
     def submit(self, fn: Callable, *args: Any, resources: dict | None = None, **kwargs: Any):
         future = self.client.submit(fn, *args, resources=resources, pure=False, **kwargs)
-        self._futures.append(future)
+        self._futures.add(future)
         self._completed.add(future)
+        return future
+
+    def share(self, obj: Any) -> Any:
+        """Send an object once for many tasks (a plugin, the parts of one fold). A task holding it rather
+        than ``scatter``: the scheduler can recompute it when the worker that kept it is lost."""
+        future = self.client.submit(_same, obj, pure=False)
+        self._futures.add(future)
         return future
 
     def completed(self) -> Iterator[Any]:
         for future in self._completed:
-            self._futures.remove(future)
             yield future
 
     def cancel_all(self) -> None:
         if self._futures:
-            self.client.cancel(self._futures)
+            self.client.cancel(list(self._futures))
         self._futures.clear()
 
     def close(self) -> None:
@@ -124,6 +133,10 @@ class DaskExecutor:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def _same(obj: Any) -> Any:
+    return obj
 
 
 def make_executor(config: ExecutorConfig) -> LocalExecutor | DaskExecutor:

@@ -185,7 +185,7 @@ class Grid:
         total = len(dummies) + sum(len(h) for g in groups for h in g.heads.values())
         self.bar = tqdm(total=total, desc="cells", unit="cell", disable=not self.progress)
         self.executor = executor
-        self.shared = {id(p): executor_share(executor, p) for p in (*self.backbones, *self.augmenters, *self.heads)}
+        self.shared = {id(p): executor.share(p) for p in (*self.backbones, *self.augmenters, *self.heads)}
         for fold, kind in dummies:
             self.run_dummy(fold, kind)
         self.tags: dict[Any, tuple] = {}
@@ -336,7 +336,7 @@ class Grid:
             else:
                 if parts is None and embed_error is None:
                     parts, embed_error = self.parts(bi, fold.task, (train, fold.val, fold.test), with_x=True)
-                    parts = executor_share(self.executor, parts) if parts is not None else None
+                    parts = self.executor.share(parts) if parts is not None else None
                 if embed_error:
                     self.record(row, failure=embed_error)
                     continue
@@ -421,12 +421,6 @@ class Grid:
         self.done.add((row["cell_id"], row["seed"], row["split"]))
         self.bar.set_postfix_str(f"{row['task']}/{row['backbone_label']}/{row['augmenter_label']}/{row['head_label']}")
         self.bar.update(1)
-
-
-def executor_share(executor, obj: Any) -> Any:
-    """Send a large or stateful object to the cluster once (Dask ``scatter``), so tasks on one worker share it."""
-    client = getattr(executor, "client", None)
-    return client.scatter(obj, hash=False) if client is not None else obj
 
 
 def _digest(plugin: Any) -> str:

@@ -82,3 +82,48 @@ class BadInputPlugins:
     @hookimpl
     def skinbench_heads(self):
         return [ExplodingHead, AlwaysFailingHead]
+
+
+class FakeGpuBackbone(Backbone):
+    """Says it runs on CUDA (so its embedding tasks ask Dask for a GPU) and records, as its last
+    feature, whether the task that ran it carried that resource restriction."""
+
+    name = "fake-gpu"
+
+    def artefacts(self):
+        return {"device_type": "cuda"}
+
+    def embed(self, images):
+        from distributed import get_worker
+
+        worker = get_worker()
+        restrictions = worker.state.tasks[worker.get_current_task()].resource_restrictions or {}
+        flag = float(restrictions.get("GPU", 0))
+        return np.stack([np.append(np.asarray(i, dtype=np.float32).mean((0, 1)), flag) for i in images])
+
+
+class WorkerKillingHead(LogRegProbe):
+    """The logreg probe, but the first fit kills its worker process (a lost machine)."""
+
+    name = "logreg-killer"
+    params = {**LogRegProbe.params, "marker": ""}
+
+    def fit(self, train, val, n_classes, seed, backbone=None):
+        import os
+        from pathlib import Path
+
+        marker = Path(self.config["marker"])
+        if not marker.exists():
+            marker.write_text("killed once")
+            os._exit(1)
+        super().fit(train, val, n_classes, seed, backbone)
+
+
+class DaskPlugins:
+    @hookimpl
+    def skinbench_backbones(self):
+        return [FakeGpuBackbone]
+
+    @hookimpl
+    def skinbench_heads(self):
+        return [WorkerKillingHead, BrokenHead]
