@@ -1,28 +1,34 @@
 """Grouped bar chart of mean macro-F1 per task against the stratified chance line (thesis Figure 5.1)."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
+import yaml
 from matplotlib.figure import Figure
 
 from skinbench.api import SkinbenchError
 from skinbench.store import DUMMY_HEADS
 
-from .tables import aggregate, read_results
+from .site.names import suite_display_names, without_local_paths
+from .stats import N_BOOT, configuration_stats
+from .tables import read_results
 
 CONFIG_LABELS = ["backbone_label", "head_label", "augmenter_label"]
-PLOT_CAPTION = ("Mean macro-F1 per task of the best configurations (error bars: sample std over seeds; "
-                "dashed black line: stratified chance baseline)")
+PLOT_CAPTION = ("Mean macro-F1 over seeds per task of the best configurations; error bars: 95% patient-bootstrap "
+                "interval (none where predictions are not stored); dashed black line: stratified chance baseline.")
 
 
 def write_plot(run_dir: str | Path, out_png: str | Path, top: int = 4) -> Path:
     """Draw the chart for one run directory's stored results into ``out_png``."""
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    plot_results(read_results(run_dir), out_png, top=top)
+    suite = Path(run_dir) / "suite.yaml"
+    names = suite_display_names(yaml.safe_load(suite.read_text(encoding="utf-8")) or {}) if suite.exists() else {}
+    plot_results(read_results(run_dir), out_png, top=top, dataset_names=names)
     return out_png
 
 
@@ -30,8 +36,19 @@ def has_model_cells(results: pd.DataFrame) -> bool:
     return bool(((results["status"] == "ok") & ~results["head"].isin(DUMMY_HEADS)).any())
 
 
-def plot_results(results: pd.DataFrame, out: str | Path | BinaryIO, top: int = 4) -> None:
-    """Draw the chart of raw results rows into a PNG path or binary file object.
+def plot_results(results: pd.DataFrame, out: str | Path | BinaryIO, top: int = 4,
+                 dataset_names: dict[str, str] | None = None, n_boot: int = N_BOOT) -> None:
+    """Draw :func:`macro_f1_figure` of raw results rows into a PNG path or binary file object."""
+    figure = macro_f1_figure(results, top, dataset_names, n_boot)
+    figure.savefig(out, format="png", dpi=120, bbox_inches="tight")
+
+
+def macro_f1_figure(results: pd.DataFrame, top: int = 4, dataset_names: dict[str, str] | None = None,
+                    n_boot: int = N_BOOT) -> Figure:
+    """The chart of raw results rows, titled with the datasets' names and captioned.
+
+    ``dataset_names`` maps dataset labels to the names shown (the suite's ``label:``); other
+    labels are shown without local paths.
 
     The ``top`` configurations (backbone + head + augmenter) are those with the
     highest mean Δ macro-F1 over the stratified dummy across tasks, so tasks with
@@ -39,19 +56,22 @@ def plot_results(results: pd.DataFrame, out: str | Path | BinaryIO, top: int = 4
     """
     if not has_model_cells(results):
         raise SkinbenchError("nothing to plot: no successful non-dummy run in the results")
-    cells = aggregate(results)
-    cells["x_label"] = _task_labels(cells)
+    cells = configuration_stats(results, n_boot=n_boot)
+    names = {label: (dataset_names or {}).get(label) or without_local_paths(label) for label in cells["dataset"].unique()}
+    cells["x_label"] = _task_labels(cells, names)
     models = cells[~cells["head"].isin(DUMMY_HEADS)].dropna(subset=["macro_f1_mean"])
     configs = _best_configs(models, top)
     tasks = list(pd.unique(cells["x_label"]))
     figure = _bar_chart(models, configs, tasks, _stratified_by_task(cells))
-    figure.savefig(out, format="png", dpi=120, bbox_inches="tight")
+    figure.axes[0].set_title(f"Macro-F1 per task: {', '.join(dict.fromkeys(names.values()))}", loc="left", fontsize=11)
+    figure.supxlabel(textwrap.fill(PLOT_CAPTION, 150), fontsize=7, color="#57606a", x=0.01, ha="left")
+    return figure
 
 
-def _task_labels(cells: pd.DataFrame) -> pd.Series:
-    """Task names, prefixed by the dataset when several datasets are plotted together."""
+def _task_labels(cells: pd.DataFrame, names: dict[str, str]) -> pd.Series:
+    """Task names, prefixed by the dataset's display name when several datasets are plotted together."""
     if cells["dataset"].nunique() > 1:
-        return cells["dataset"].astype(str) + "/" + cells["task"].astype(str)
+        return cells["dataset"].map(names) + "/" + cells["task"].astype(str)
     return cells["task"].astype(str)
 
 
@@ -66,15 +86,18 @@ def _stratified_by_task(cells: pd.DataFrame) -> dict:
 
 
 def _bar_chart(models: pd.DataFrame, configs: list[tuple], tasks: list[str], chance: dict) -> Figure:
-    figure = Figure(figsize=(max(6.0, 1.4 * len(tasks) * max(1, len(configs)) ** 0.5), 4.5))
+    figure = Figure(figsize=(max(6.0, 1.4 * len(tasks) * max(1, len(configs)) ** 0.5), 4.8), layout="constrained")
     axes = figure.subplots()
     positions = np.arange(len(tasks))
     width = 0.8 / len(configs)
     cells_by_config = dict(list(models.groupby(CONFIG_LABELS, sort=False)))
     for index, config in enumerate(configs):
         by_task = cells_by_config[config].set_index("x_label").reindex(tasks)
-        axes.bar(positions - 0.4 + width * (index + 0.5), by_task["macro_f1_mean"], width,
-                 yerr=by_task["macro_f1_std"].fillna(0.0), capsize=3, label=" + ".join(map(str, config)))
+        mean = by_task["macro_f1_mean"]
+        error = np.vstack([mean - by_task["macro_f1_ci_low"], by_task["macro_f1_ci_high"] - mean]).clip(min=0)
+        error = np.nan_to_num(error)  # no interval (no stored predictions): no bar
+        axes.bar(positions - 0.4 + width * (index + 0.5), mean, width, yerr=error, capsize=3,
+                 label=" + ".join(without_local_paths(str(c)) for c in config))
     chance_label = "stratified chance"
     for position, task in enumerate(tasks):
         if task in chance:
@@ -83,6 +106,6 @@ def _bar_chart(models: pd.DataFrame, configs: list[tuple], tasks: list[str], cha
             chance_label = None  # a single legend entry
     axes.set_xticks(positions, tasks, rotation=20 if len(tasks) > 4 else 0)
     axes.set_ylabel("macro-F1 (mean over seeds)")
-    axes.set_ylim(0, 1.05)
-    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize="small", frameon=False)
+    axes.set_ylim(0, 1.08)  # room above 1.0 so a bar or error bar reaching the maximum is not cut
+    figure.legend(loc="outside right upper", fontsize="small", frameon=False)
     return figure

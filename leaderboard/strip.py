@@ -1,49 +1,82 @@
-"""Real-vs-synthetic strip per task (seed 000 Figure 4.6) from a run's generation log."""
+"""Real-vs-synthetic strip (seed 000 Figure 4.6) from a run's generation log."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+from PIL import Image
 
+from skinbench.api import DataError, SkinbenchError
 from skinbench.images import load_rgb
 
+STRIP_TITLE = "Real training images and the synthetic images made from them"
+TILE, GAP, LABEL = 96, 18, 26      # pixels: image side, space between pairs, class-name band above a row
+PAIR, ROW = 2 * TILE + 4 + GAP, TILE + LABEL + 8
+DPI, LEFT = 100, 1.3               # LEFT: inches for the task labels
 
-def pick_examples(log: pd.DataFrame, per_task: int) -> dict[str, pd.DataFrame]:
-    """Up to ``per_task`` kept images per task, cycling over classes so every class shows."""
+
+def pick_examples(log: pd.DataFrame, per_task: int) -> dict[tuple[str, str], pd.DataFrame]:
+    """Up to ``per_task`` kept images per (task, augmenter), cycling over classes so every class shows."""
     if "kept" in log:
-        log = log[log["kept"].astype(bool)]
+        log = log[log["kept"].astype(str).isin(["True", "true", "1"])]
+    if "augmenter" not in log:
+        log = log.assign(augmenter="")
     picked = {}
-    for task, rows in log.groupby("task", sort=True):
+    for (task, augmenter), rows in log.groupby(["task", "augmenter"], sort=True):
         by_class = [group.reset_index(drop=True) for _, group in rows.groupby("label", sort=True)]
         order = [frame.iloc[i] for i in range(per_task) for frame in by_class if i < len(frame)]
-        picked[str(task)] = pd.DataFrame(order[:per_task])
+        picked[(str(task), str(augmenter))] = pd.DataFrame(order[:per_task])
     return picked
 
 
-def synthetic_strip(generation_log: pd.DataFrame | str | Path, out_png: str | Path, per_task: int = 4) -> Path:
-    """One row per task of (real, synthetic) pairs, labelled with the class; returns ``out_png``."""
-    import matplotlib
+def synthetic_strip(generation_log: pd.DataFrame | str | Path, out_png: str | Path, per_task: int = 4,
+                    class_names: dict[str, dict[str, str]] | None = None, title: str = STRIP_TITLE) -> Path:
+    """One row per task and augmenter of (real, synthetic) pairs, each pair under its class name.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    log = generation_log if isinstance(generation_log, pd.DataFrame) else pd.read_csv(generation_log)
-    picked = pick_examples(log, per_task)
+    ``class_names`` maps task → class code (as text) → readable name; codes without a name are
+    shown as ``class <code>``. Raises :class:`SkinbenchError` when there is nothing to show or an
+    image is no longer readable (e.g. the augmentation cache was cleared).
+    """
+    log = generation_log if isinstance(generation_log, pd.DataFrame) else pd.read_csv(generation_log, dtype=str)
+    picked = pick_examples(log.astype(str), per_task)
     if not picked:
-        raise ValueError("the generation log has no kept synthetic image to show")
-    fig, axes = plt.subplots(len(picked), 2 * per_task, figsize=(2.2 * per_task, 1.3 * len(picked)), squeeze=False)
-    for axis in axes.flat:
-        axis.axis("off")
-    for r, (task, rows) in enumerate(picked.items()):
-        axes[r, 0].text(-0.1, 0.5, task, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=9)
+        raise SkinbenchError("the generation log has no kept synthetic image to show")
+    pairs = max(len(rows) for rows in picked.values())
+    # one mosaic in one axes: a grid of many axes costs seconds of layout per strip
+    canvas = np.full((len(picked) * ROW, pairs * PAIR - GAP, 3), 255, np.uint8)
+    figure = Figure(figsize=(LEFT + canvas.shape[1] / DPI, 0.35 + canvas.shape[0] / DPI), dpi=DPI)
+    axes = figure.add_axes((LEFT / figure.get_figwidth(), 0, 1 - LEFT / figure.get_figwidth(),
+                            canvas.shape[0] / DPI / figure.get_figheight()))
+    labels = []
+    for r, ((task, augmenter), rows) in enumerate(picked.items()):
+        top = r * ROW + LABEL
+        labels.append((-8, top + TILE / 2, f"{task}\n({augmenter})" if augmenter else task, "right"))
+        names = (class_names or {}).get(task, {})
         for c, (_, row) in enumerate(rows.iterrows()):
-            for k, (path, kind) in enumerate(((row["source"], "real"), (row["image"], "synthetic"))):
-                axis = axes[r, 2 * c + k]
-                axis.imshow(load_rgb(path))
-                axis.set_title(f"{kind} ({row['label']})", fontsize=7)
-    fig.tight_layout()
+            left = c * PAIR
+            for k, path in enumerate((row["source"], row["image"])):
+                x = left + k * (TILE + 4)
+                canvas[top:top + TILE, x:x + TILE] = np.asarray(_image(path).resize((TILE, TILE)))
+            name = names.get(str(row["label"])) or f"class {row['label']}"
+            labels.append((left + TILE + 2, top - 3, "\n".join(textwrap.wrap(name, 32)[:2]), "center"))
+    axes.imshow(canvas, interpolation="nearest")
+    axes.axis("off")
+    for x, y, text, align in labels:
+        axes.text(x, y, text, ha=align, va="bottom" if align == "center" else "center", fontsize=7)
+    figure.text(0.01, 1 - 0.22 / figure.get_figheight(), f"{title} (each pair: real, then synthetic)",
+                fontsize=9, va="center")
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    figure.savefig(out_png, dpi=DPI)
     return out_png
+
+
+def _image(path: str) -> Image.Image:
+    try:
+        return load_rgb(path)
+    except DataError:  # its message holds the full local path, which a published page must not show
+        raise SkinbenchError(f"the strip's image {Path(path).name} cannot be read; "
+                             "was the augmentation cache cleared?") from None

@@ -1,0 +1,368 @@
+"""``skinbench publish``: write the static site for one or more run directories.
+
+The site is plain files (HTML, one small script, one stylesheet, SVG/PNG figures and the
+downloads): no server, no CDN, nothing fetched at view time, so it opens from ``file://``
+and from any static host. Every user-provided string goes through Jinja2's autoescaping.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+import yaml
+
+from skinbench.api import SkinbenchError
+from skinbench.protocol import Protocol
+
+from .. import figures
+from ..strip import synthetic_strip
+from ..stats import MIN_SUBGROUP_N, N_BOOT
+from .content import Configuration, TaskPage, predictions, reliability_curves, task_pages
+from .names import slug, without_local_paths
+from .runs import Run, load_runs
+
+MARKER = ".skinbench-site"
+"""Written into every published site: publish only ever replaces a folder that has it (or an empty one)."""
+TABLE_CAPTION = (
+    "One row per configuration, best mean macro-F1 first; click a header to sort, type to filter. "
+    "Intervals are 95% cluster-bootstrap intervals that resample test patients ({n_boot} resamples; each "
+    "resample scores every seed and averages them). Δ is paired with the stratified dummy on the same "
+    "resamples; p is its one-sided p-value, Holm-corrected over every model configuration of the site's "
+    "leaderboard, and gives the verdict. The tie group holds the configurations a paired test cannot tell "
+    "from the best. ECE (equal-mass bins), Brier and NLL are means over seeds of the stored metrics; "
+    "'–' marks a value that does not apply."
+)
+TONES = {"above_chance": "good", "chance": "neutral", "below_chance": "bad",
+         "helps": "good", "no_difference": "neutral", "hurts": "bad"}
+
+
+@dataclass
+class Published:
+    out: Path
+    pages: int
+    files: int
+    bytes: int
+    seconds: float
+
+
+def publish(run_dirs: list[str | Path], out: str | Path, n_boot: int = N_BOOT, seed: int = 0) -> Published:
+    """Write the site for ``run_dirs`` into ``out`` (replaced as a whole), and say what was written.
+
+    ``n_boot`` and ``seed`` are the patient bootstrap's (:mod:`skinbench.leaderboard.stats`)."""
+    start = time.perf_counter()
+    out = Path(out)
+    _check_target(out)
+    runs = load_runs(run_dirs)
+    pages = task_pages(runs, n_boot=n_boot, seed=seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".skinbench-site-", dir=out.parent))
+    try:
+        _write_site(staging, runs, pages, n_boot)
+        _replace(out, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    files = [p for p in out.rglob("*") if p.is_file()]
+    return Published(out=out, pages=len(pages) + 1, files=len(files), bytes=sum(p.stat().st_size for p in files),
+                     seconds=time.perf_counter() - start)
+
+
+def _check_target(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
+        raise SkinbenchError(f"{out} exists and is not a site written by `skinbench publish`; "
+                             "choose an empty or new folder (publish replaces the whole folder)")
+
+
+def _replace(out: Path, staging: Path) -> None:
+    """Swap the new site in; the old one (a previous publish) is removed only once the new one is complete."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+    staging.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_site(root: Path, runs: list[Run], pages: list[TaskPage], n_boot: int) -> None:
+    (root / MARKER).write_text("written by skinbench publish\n")
+    for name in ("site.css", "table.js"):
+        (root / "assets").mkdir(exist_ok=True)
+        (root / "assets" / name).write_bytes(resources.files(__package__).joinpath("static", name).read_bytes())
+    downloads = [_write_downloads(root, run) for run in runs]
+    by_dir = {str(run.dir): run for run in runs}
+    links = {}
+    for page in pages:
+        for configuration in page.configurations:
+            links[configuration.cell_id] = _write_cell_files(root, by_dir[configuration.run_dir], page, configuration)
+    site = _site_facts(runs)
+    env = _environment()
+    for page in pages:
+        rendered = env.get_template("task.html").render(
+            site=site, root="../", page=page, links=links, figures=_task_figures(root, runs, page),
+            table_caption=TABLE_CAPTION.format(n_boot=n_boot), detectable=_detectable_text(page),
+            class_counts=page.class_counts.to_dict("records"), splits=int(page.class_counts["split"].nunique() or 1),
+            commits=sorted({str(by_dir[c.run_dir].receipt.get("git_commit") or "unknown") for c in page.configurations}))
+        _write_text(root / "tasks" / f"{page.slug}.html", rendered)
+    index = env.get_template("index.html").render(
+        site=site, root="", pages=pages, datasets=_datasets(pages),
+        runs=[_run_facts(run, files) for run, files in zip(runs, downloads)])
+    _write_text(root / "index.html", index)
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.PackageLoader(__package__, "templates"), autoescape=True,
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+# ---------------------------------------------------------------- downloads
+
+
+def _write_downloads(root: Path, run: Run) -> list[dict]:
+    """The run's own files, copied as they are, plus a parquet export when the run has none."""
+    folder = root / "data" / slug(run.name)
+    folder.mkdir(parents=True)
+    listed = []
+
+    def add(name: str, what: str, source: Path) -> None:
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.exists():
+            shutil.copyfile(source, target)
+        else:  # results.parquet of a run directory from before the parquet export
+            run.results.drop(columns=["run_dir"]).to_parquet(target, index=False)
+        listed.append({"href": target.relative_to(root).as_posix(), "name": name, "what": what})
+
+    add("results.csv", "raw rows: one per cell, seed and split", run.store.results_csv)
+    add("results.parquet", "the same rows, for pandas", run.store.results_parquet)
+    add("suite.yaml", "the resolved suite: every default and plugin identity", run.dir / "suite.yaml")
+    add("receipt.json", "versions, commit, device, time", run.dir / "receipt.json")
+    for path in run.split_files:
+        add(f"split/{path.name}", "test patients of the split", path)
+    if (run.dir / "generation_log.csv").exists():
+        add("generation_log.csv", "provenance of every synthetic image", run.dir / "generation_log.csv")
+    return listed
+
+
+def _write_cell_files(root: Path, run: Run, page: TaskPage, configuration: Configuration) -> dict:
+    """Per configuration: its predictions (all seeds and splits in one file) and a suite that re-runs it."""
+    folder = root / "data" / slug(run.name)
+    frame = predictions(page, configuration)
+    prediction_path = folder / "predictions" / f"{configuration.cell_id}.parquet"
+    prediction_path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(prediction_path, index=False)
+    suite_name = f"rerun-{configuration.cell_id}.yaml"
+    suite_path = folder / "rerun" / suite_name
+    suite_path.parent.mkdir(parents=True, exist_ok=True)
+    suite_path.write_text(yaml.safe_dump(rerun_suite(run, page, configuration), sort_keys=False), encoding="utf-8")
+    return {"predictions": prediction_path.relative_to(root).as_posix(), "suite": suite_path.relative_to(root).as_posix(),
+            "command": f"skinbench run {suite_name} --out runs/rerun-{configuration.cell_id[:8]} "
+                       f"--cell {configuration.cell_id}"}
+
+
+def rerun_suite(run: Run, page: TaskPage, configuration: Configuration) -> dict:
+    """A suite with this configuration's dataset, backbone, augmenter, head and protocol exactly as
+    resolved, so its run computes a cell with the same id (and the same scores)."""
+    row = configuration.stats
+    entries = {}
+    for key, label in (("datasets", page.dataset), ("backbones", row["backbone_label"]),
+                       ("augmenters", row["augmenter_label"]), ("heads", row["head_label"])):
+        entry = run.entry(key, str(label))
+        if entry is None:
+            raise SkinbenchError(f"{run.dir / 'suite.yaml'}: no {key[:-1]} labelled '{label}'; "
+                                 "was the suite file edited after the run?")
+        entries[key] = {"name": entry["name"], "params": entry.get("params") or {}}
+        if key == "datasets":
+            entries[key].update({k: entry[k] for k in ("tasks",) if k in entry})
+            if entry.get("display_name"):
+                entries[key]["label"] = entry["display_name"]
+    protocol = run.suite.get("protocol") or {}
+    return {"name": f"rerun-{configuration.cell_id}",
+            "description": f"Re-runs {page.task}: {configuration.label} from run {run.name}",
+            **{key: [entry] for key, entry in entries.items()},
+            "protocol": {k: v for k, v in protocol.items() if k in Protocol.model_fields},  # not seed_effects
+            "plugins": run.suite.get("plugins") or {}}
+
+
+# ---------------------------------------------------------------- figures
+
+
+def _task_figures(root: Path, runs: list[Run], page: TaskPage) -> list[dict]:
+    """The task's figures, the forest plot first (what a reader looks at first)."""
+    folder = root / "figures" / page.slug
+    items = [_forest(root, folder, page)]
+    curves = reliability_curves(page)
+    if curves:
+        path = figures.save(figures.reliability_diagrams(curves, f"Reliability: {page.title}"),
+                            folder / "reliability.svg")
+        items.append(_item(root, path, "Reliability diagrams",
+                           f"Top-label accuracy against confidence in equal-mass bins (point size: images per bin), test "
+                           f"predictions pooled over seeds, for the {len(curves)} best configurations. The grey diagonal "
+                           "is perfect calibration; the dashed line is chance: the accuracy of always predicting the "
+                           "training set's majority class. ECE is the mean over seeds of the stored metric."))
+    if len(page.effects):
+        items.append(_effects(root, folder, page))
+    for column, frame in page.subgroups.items():
+        items.append(_subgroup(root, folder, page, column, frame))
+    strip = _strip(root, folder, runs, page)
+    if strip:
+        items.append(strip)
+    return items
+
+
+def _forest(root: Path, folder: Path, page: TaskPage) -> dict:
+    rows = pd.DataFrame([{"label": c.label, "estimate": c.stats.get("delta_vs_stratified"),
+                          "ci_low": c.stats.get("delta_vs_stratified_ci_low"),
+                          "ci_high": c.stats.get("delta_vs_stratified_ci_high"),
+                          "tone": TONES.get(c.verdict)} for c in page.configurations])
+    figure = figures.interval_plot(rows, f"Δ macro-F1 against chance: {page.title}",
+                                   "Δ macro-F1 (configuration − stratified dummy)", 0.0, "chance (Δ = 0)", (-1.0, 1.0))
+    path = figures.save(figure, folder / "forest.svg")
+    return _item(root, path, "Δ against chance",
+                 "Mean macro-F1 minus the stratified dummy's per configuration, best first, with its paired 95% "
+                 "patient-bootstrap interval. Green: above chance, grey: not distinguishable from chance, red: below "
+                 "chance (Holm-corrected over the leaderboard). The dashed line is chance.")
+
+
+def _effects(root: Path, folder: Path, page: TaskPage) -> dict:
+    effects = page.effects
+    rows = pd.DataFrame({
+        "label": [f"{without_local_paths(f'{b} · {h}')}: {without_local_paths(a)}" for b, h, a in
+                  zip(effects["backbone_label"], effects["head_label"], effects["augmenter_label"])],
+        "estimate": effects["gain"], "ci_low": effects["gain_ci_low"], "ci_high": effects["gain_ci_high"],
+        "tone": effects["effect"].map(TONES),
+    }).sort_values("estimate", ascending=False)
+    figure = figures.interval_plot(rows, f"Does augmentation help? {page.title}",
+                                   "Δ macro-F1 (augmenter − real images only)", 0.0, "no effect", (-1.0, 1.0))
+    path = figures.save(figure, folder / "augmentation.svg")
+    return _item(root, path, "Paired augmentation effect",
+                 "Macro-F1 of each augmenter minus that of the same backbone and head on real images only "
+                 "('none'), paired on the same seeds and resampled test patients, with its 95% interval. Green: "
+                 "helps, red: hurts, grey: no difference (Holm-corrected). The dashed line is no effect.")
+
+
+def _subgroup(root: Path, folder: Path, page: TaskPage, column: str, frame: pd.DataFrame) -> dict:
+    """Macro-F1 per subgroup of the task's best configuration, each against its own chance level."""
+    best = page.best
+    rows = frame[frame["cell_id"] == best.cell_id] if best is not None else frame.iloc[0:0]
+    if rows.empty:
+        return {"anchor": f"subgroup-{column}", "path": None, "title": f"Subgroups by {column}",
+                "caption": "Not shown: the best configuration has no stored predictions with this column."}
+    chart = pd.DataFrame({
+        "label": [f"{v} (n={n})" for v, n in zip(rows[column], rows["n_images"])],
+        "estimate": rows["macro_f1_mean"], "ci_low": rows["macro_f1_ci_low"], "ci_high": rows["macro_f1_ci_high"],
+        "chance": rows["chance_macro_f1"], "muted": ~rows["enough"].astype(bool),
+    })
+    gap = rows.iloc[0]
+    gap_text = ("worst-group gap: fewer than two subgroups have enough images" if pd.isna(gap["worst_group_gap"]) else
+                f"worst-group gap {gap['worst_group_gap']:.2f} [{gap['worst_group_gap_ci_low']:.2f}, "
+                f"{gap['worst_group_gap_ci_high']:.2f}] ({gap['best_group']} − {gap['worst_group']})")
+    figure = figures.interval_plot(chart, f"Macro-F1 by {column}: {best.label}\n{gap_text}",
+                                   "macro-F1 over the task's classes", float(best.stats.get("stratified_macro_f1")),
+                                   "chance on the whole test set (stratified)", (0.0, 1.0))
+    path = figures.save(figure, folder / f"subgroup-{slug(column)}.svg")
+    return _item(root, path, f"Subgroups by {column}",
+                 f"Macro-F1 over all the task's classes per {column} value for the best configuration, with 95% "
+                 f"patient-bootstrap intervals; each black tick is that subgroup's own chance level (the stratified "
+                 f"dummy on that subgroup), the dashed line the whole test set's. Grey rows have fewer than "
+                 f"{MIN_SUBGROUP_N} test images and are left out of the worst-group gap (best − worst subgroup, "
+                 "with its paired interval).")
+
+
+def _strip(root: Path, folder: Path, runs: list[Run], page: TaskPage) -> dict | None:
+    logs = [pd.read_csv(r.dir / "generation_log.csv", dtype=str, keep_default_na=False)
+            for r in runs if (r.dir / "generation_log.csv").exists()]
+    logs = [log[log["task"] == page.task] for log in logs if "task" in log]
+    log = pd.concat(logs, ignore_index=True) if logs else pd.DataFrame()
+    if log.empty:
+        return None
+    caption = ("Real training images (left of each pair) and synthetic images generated from them, per augmenter, "
+               "under their class names; synthetic images come from the training part only.")
+    try:
+        path = synthetic_strip(log, root / folder / "strip.png", class_names={page.task: page.class_names},
+                               title=f"Real and synthetic training images: {page.title}")
+    except SkinbenchError as exc:
+        return {"anchor": "strip", "path": None, "title": "Real and synthetic images", "caption": f"Not shown: {exc}"}
+    return _item(root, path, "Real and synthetic images", caption)
+
+
+def _item(root: Path, path: Path, title: str, caption: str) -> dict:
+    return {"anchor": path.stem, "path": path.relative_to(root).as_posix(), "title": title, "caption": caption}
+
+
+def _detectable_text(page: TaskPage) -> str:
+    mde, mde_holm = page.summary.get("mde_delta"), page.summary.get("mde_delta_holm")
+    sizes = f"{page.test_images()} test images from {page.test_patients()} patients"
+    if mde is None or pd.isna(mde):
+        return f"{sizes}; the minimum detectable Δ needs stored predictions of the stratified dummy and a model."
+    return (f"With {sizes}, only a Δ vs stratified of at least {mde:.2f} is detectable with 80% power "
+            f"(one comparison at level 0.05), and {mde_holm:.2f} for the best of the leaderboard's configurations "
+            "after Holm's correction. Rows in yellow: a class with no training image or fewer than 3 test images.")
+
+
+# ---------------------------------------------------------------- index and provenance
+
+
+def _datasets(pages: list[TaskPage]) -> list[dict]:
+    grouped: dict[str, dict] = {}
+    for page in pages:
+        grouped.setdefault(page.dataset, {"name": page.dataset_name, "pages": []})["pages"].append(page)
+    return list(grouped.values())
+
+
+def _site_facts(runs: list[Run]) -> dict:
+    return {"version": _version(),
+            "published": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "suites": list(dict.fromkeys(str(r.suite.get("name", r.name)) for r in runs)),
+            "commits": list(dict.fromkeys(str(r.receipt.get("git_commit") or "unknown") for r in runs))}
+
+
+def _run_facts(run: Run, files: list[dict]) -> dict:
+    receipt = run.receipt
+    packages = receipt.get("packages") or {}
+    return {
+        "name": run.name, "suite_name": run.suite.get("name", ""), "files": files,
+        "commit": receipt.get("git_commit") or "unknown (not run from a git checkout)",
+        "version": packages.get("skinbench") or "unknown", "time": receipt.get("time", "unknown"),
+        "device": receipt.get("device", "unknown"), "python": receipt.get("python", "?"),
+        "platform": receipt.get("platform", "?"),
+        "packages": sorted((str(k), str(v)) for k, v in packages.items()),
+        "splits": sorted(run.split_digests().items()),
+        "plugins": _plugins(run),
+        "suite_text": without_local_paths((run.dir / "suite.yaml").read_text(encoding="utf-8")),
+    }
+
+
+def _plugins(run: Run) -> list[dict]:
+    """Every plugin of the suite with its resolved identity (weights hashes are among the artefacts)."""
+    out = []
+    for key in ("datasets", "backbones", "augmenters", "heads"):
+        for entry in run.suite.get(key) or []:
+            identity = entry.get("identity") or {}
+            out.append({"kind": key[:-1], "label": without_local_paths(str(entry.get("display_name") or entry.get("label", ""))),
+                        "package": identity.get("package", ""), "version": identity.get("version", ""),
+                        "code": identity.get("code", ""), "digest": identity.get("digest", ""),
+                        "artefacts": sorted((str(k), without_local_paths(str(v)))
+                                            for k, v in (identity.get("artefacts") or {}).items())})
+    return out
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("skinbench")
+    except PackageNotFoundError:
+        return "unknown"
