@@ -75,13 +75,23 @@ def _jsonable(value: Any) -> Any:
 def distribution_of(cls: type) -> tuple[str, str]:
     """(distribution name, version) of the package that defines ``cls``; ('', 'unknown') for loose modules."""
     top = cls.__module__.split(".")[0]
-    names = importlib.metadata.packages_distributions().get(top, [])
-    for name in names:
+    try:  # the usual case, and fast: the distribution is named like its top-level package
+        dist = importlib.metadata.distribution(top)
+        return dist.metadata["Name"], dist.version
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    for name in _packages_distributions().get(top, []):
         try:
             return name, importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             continue
     return "", "unknown"
+
+
+@lru_cache(maxsize=1)
+def _packages_distributions() -> dict[str, list[str]]:
+    """Top-level module -> distributions; scans every installed file list, so once per process."""
+    return importlib.metadata.packages_distributions()
 
 
 @lru_cache(maxsize=None)
