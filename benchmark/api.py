@@ -161,6 +161,9 @@ class Plugin:
     params: ClassVar[dict[str, Any]] = {}
     meta: ClassVar[PluginMeta] = PluginMeta()
     runtime_params: ClassVar[frozenset[str]] = frozenset({"progress"})
+    transient: ClassVar[tuple[str, ...]] = ()
+    """Attributes built on first use (a loaded network, an open file) that are reset to ``None`` when the
+    plugin is pickled for a Dask worker, which builds its own."""
     code_modules: ClassVar[tuple[str, ...]] = ()
     """Extra modules whose source changes this plugin's results (its own module, its base
     classes' modules and the modules they import from the same package are found automatically)."""
@@ -182,6 +185,13 @@ class Plugin:
             raise ConfigError(params_error(self.kind, self.name, exc, self.Params)) from None
         self.config: dict[str, Any] = validated.model_dump()
         self._identity = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for name in self.transient:
+            if name in state:
+                state[name] = None
+        return state
 
     def artefacts(self) -> dict[str, Any]:
         """What the parameters resolve to on this machine that can change results.

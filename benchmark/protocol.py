@@ -12,7 +12,14 @@ from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from sklearn.model_selection import StratifiedGroupKFold
 
 from .api import ConfigError
@@ -170,3 +177,22 @@ def split_from_file(path: str, groups: set[str]) -> tuple[list[str], list[str]]:
     unknown = sorted(set(ids) - groups)
     problems = [f"{path}: test group(s) {unknown[:10]} are not patients of this dataset"] if unknown else []
     return sorted(set(ids)), problems
+
+
+def leakage_problems(new: pd.DataFrame, fit: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame) -> list[str]:
+    """Synthetic rows must come from fit images and keep their source's patient id."""
+    problems = []
+    if "source" not in new:
+        return ["synthetic rows have no 'source' column"]
+    source_group = dict(zip(fit["image"].astype(str), fit["group"].astype(str)))
+    outside = sorted(set(new["source"].astype(str)) - set(source_group))
+    if outside:
+        problems.append(f"{len(outside)} source image(s) are not in the training part, e.g. {outside[0]}")
+    wrong = [s for s, g in zip(new["source"].astype(str), new["group"].astype(str)) if s in source_group and source_group[s] != g]
+    if wrong:
+        problems.append(f"{len(wrong)} synthetic row(s) do not carry their source's patient id, e.g. from {wrong[0]}")
+    held_out = set(val["group"].astype(str)) | set(test["group"].astype(str))
+    crossing = sorted(set(new["group"].astype(str)) & held_out)
+    if crossing:
+        problems.append(f"synthetic rows carry held-out patient id(s) {crossing[:5]}")
+    return problems

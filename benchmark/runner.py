@@ -21,7 +21,6 @@ from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from .api import (
-    SUBGROUP_COLUMNS,
     Augmenter,
     Backbone,
     ConfigError,
@@ -36,9 +35,9 @@ from .cache import EmbeddingCache
 from .executors import make_executor
 from .hashing import file_digest
 from .identity import cell_id, embedding_key
-from .protocol import validation_fold
+from .protocol import leakage_problems, validation_fold
 from .rundir import write_run_header
-from .store import ResultsStore
+from .store import ResultsStore, prediction_frame
 from .suite import Executor as ExecutorConfig
 from .suite import Suite
 from .tasks import AugmentResult, TaskFailure, augment_task, embed_task, head_task
@@ -431,34 +430,3 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, SkinbenchError):
         return str(exc)
     return f"{exc.__class__.__name__}: {exc}"
-
-
-def leakage_problems(new: pd.DataFrame, fit: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame) -> list[str]:
-    """Synthetic rows must come from fit images and keep their source's patient id."""
-    problems = []
-    if "source" not in new:
-        return ["synthetic rows have no 'source' column"]
-    source_group = dict(zip(fit["image"].astype(str), fit["group"].astype(str)))
-    outside = sorted(set(new["source"].astype(str)) - set(source_group))
-    if outside:
-        problems.append(f"{len(outside)} source image(s) are not in the training part, e.g. {outside[0]}")
-    wrong = [s for s, g in zip(new["source"].astype(str), new["group"].astype(str)) if s in source_group and source_group[s] != g]
-    if wrong:
-        problems.append(f"{len(wrong)} synthetic row(s) do not carry their source's patient id, e.g. from {wrong[0]}")
-    held_out = set(val["group"].astype(str)) | set(test["group"].astype(str))
-    crossing = sorted(set(new["group"].astype(str)) & held_out)
-    if crossing:
-        problems.append(f"synthetic rows carry held-out patient id(s) {crossing[:5]}")
-    return problems
-
-
-def prediction_frame(task: Task, test: pd.DataFrame, y: np.ndarray, labels: np.ndarray, proba: np.ndarray) -> pd.DataFrame:
-    classes = [str(c) for c in task.classes]
-    frame = pd.DataFrame({"image": test["image"].astype(str).to_numpy(), "group": test["group"].astype(str).to_numpy(),
-                          "y_true": [classes[i] for i in y], "y_pred": [classes[i] for i in labels]})
-    for i, c in enumerate(classes):
-        frame[f"proba_{c}"] = proba[:, i]
-    for column in SUBGROUP_COLUMNS:  # kept so subgroup metrics (e.g. by skin tone) need no rerun
-        if column in test:
-            frame[column] = test[column].astype(str).to_numpy()
-    return frame

@@ -27,7 +27,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .api import SkinbenchError
+from .api import SUBGROUP_COLUMNS, SkinbenchError, Task
 from .atomic import atomic_write, atomic_write_json, readable_mode
 
 SCHEMA_VERSION = 2
@@ -170,6 +170,19 @@ class ResultsStore:
             frame["split"] = "0"
         return [{k: _legacy_value(k, v) for k, v in row.items() if k in RESULT_COLUMNS}
                 for row in frame.to_dict("records")]
+
+
+def prediction_frame(task: Task, test: pd.DataFrame, y: np.ndarray, labels: np.ndarray, proba: np.ndarray) -> pd.DataFrame:
+    """The stored per-sample test predictions: true and predicted class, probabilities, subgroup columns."""
+    classes = [str(c) for c in task.classes]
+    frame = pd.DataFrame({"image": test["image"].astype(str).to_numpy(), "group": test["group"].astype(str).to_numpy(),
+                          "y_true": [classes[i] for i in y], "y_pred": [classes[i] for i in labels]})
+    for i, c in enumerate(classes):
+        frame[f"proba_{c}"] = proba[:, i]
+    for column in SUBGROUP_COLUMNS:  # kept so subgroup metrics (e.g. by skin tone) need no rerun
+        if column in test:
+            frame[column] = test[column].astype(str).to_numpy()
+    return frame
 
 
 def typed(frame: pd.DataFrame) -> pd.DataFrame:
