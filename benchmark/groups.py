@@ -46,11 +46,11 @@ def identical_image_groups(images: pd.Series, groups: pd.Series) -> tuple[dict[s
     frame["digest"] = [file_digest(p) for p in frame["image"]]
     joined = linked_groups(frame["group"], frame["digest"])
     mapping = dict(zip(frame["group"], joined))
+    shared = frame.groupby("digest", sort=False)["group"].nunique()
     warnings = []
-    for digest, rows in frame.groupby("digest", sort=False):
-        members = sorted(set(rows["group"]))
-        if len(members) > 1:
-            files = sorted(set(rows["image"]))
-            warnings.append(f"identical image bytes under patients {members} were joined into patient "
-                            f"'{mapping[members[0]]}': {', '.join(files[:5])}{' …' if len(files) > 5 else ''}")
+    for digest in shared.index[shared > 1]:
+        rows = frame[frame["digest"] == digest]
+        members, files = sorted(set(rows["group"])), sorted(set(rows["image"]))
+        warnings.append(f"identical image bytes under patients {members} were joined into patient "
+                        f"'{mapping[members[0]]}': {', '.join(files[:5])}{' …' if len(files) > 5 else ''}")
     return mapping, warnings
