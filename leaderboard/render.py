@@ -1,8 +1,8 @@
-"""Render the leaderboard tables as markdown, LaTeX, a standalone HTML page, or a tidy CSV.
+"""Render a leaderboard report as markdown, LaTeX, a standalone HTML page, or a tidy CSV.
 
-Built from the run directory's stored files alone: ``results.csv`` for the
-numbers, and for HTML the images already there (``synthetic_strip.png``) or
-drawn from stored files (the macro-F1 chart, the strip from
+Built from the run directory's stored files alone: the result rows and per-image predictions for
+the numbers (:mod:`skinbench.leaderboard.stats`), and for HTML the images already there
+(``synthetic_strip.png``) or drawn from stored files (the macro-F1 chart, the strip from
 ``generation_log.csv``).
 """
 from __future__ import annotations
@@ -20,7 +20,8 @@ from tabulate import LATEX_ESCAPE_RULES, tabulate
 from skinbench.api import SkinbenchError
 
 from .plots import PLOT_CAPTION, has_model_cells, plot_results
-from .tables import Section, aggregate, build_report, read_results
+from .stats import N_BOOT
+from .tables import Report, Section, build_report, read_results
 
 FORMATS = ("markdown", "latex", "html", "csv")
 STRIP_PNG = "synthetic_strip.png"
@@ -28,27 +29,37 @@ GENERATION_LOG = "generation_log.csv"
 STRIP_CAPTION = "Real training images and synthetic images generated from them"
 
 
-def render(run_dir: str | Path, fmt: str = "markdown", digits: int = 2) -> str:
+def render(run_dir: str | Path, fmt: str = "markdown", digits: int = 2, n_boot: int = N_BOOT) -> str:
     """The leaderboard of one run directory in ``fmt`` (one of :data:`FORMATS`)."""
-    return render_results(read_results(run_dir), fmt, digits=digits, run_dir=run_dir)
+    return render_results(read_results(run_dir), fmt, digits=digits, run_dir=run_dir, n_boot=n_boot)
 
 
 def render_results(results: pd.DataFrame, fmt: str = "markdown", digits: int = 2,
-                   run_dir: str | Path | None = None) -> str:
-    """Render raw results rows (e.g. concatenated from several run directories).
+                   run_dir: str | Path | None = None, n_boot: int = N_BOOT) -> str:
+    """Render raw results rows (e.g. merged from several run directories).
 
     ``run_dir`` is only used by HTML, to find the synthetic-image strip.
     """
+    check_format(fmt)
+    figures = html_figures(results, run_dir) if fmt == "html" else []
+    return render_report(build_report(results, digits, n_boot=n_boot), fmt, figures)
+
+
+def check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise SkinbenchError(f"unknown leaderboard format '{fmt}'; choose one of {', '.join(FORMATS)}")
+
+
+def render_report(report: Report, fmt: str, figures: list[tuple[str, bytes | None]] = ()) -> str:
+    """A built report (the main leaderboard or a subgroup one) as text; CSV is its tidy frame."""
+    check_format(fmt)
     if fmt == "csv":
-        return aggregate(results).to_csv(index=False)
-    sections = build_report(results, digits)
+        return report.frame.to_csv(index=False)
     if fmt == "markdown":
-        return to_markdown(sections)
+        return to_markdown(report.sections)
     if fmt == "latex":
-        return to_latex(sections)
-    return to_html(sections, figures=_html_figures(results, run_dir))
+        return to_latex(report.sections)
+    return to_html(report.sections, figures=figures)
 
 
 # ---------------------------------------------------------------- markdown
@@ -76,7 +87,7 @@ def _markdown_cell(value: object) -> str:
 
 # ---------------------------------------------------------------- LaTeX
 
-LATEX_SYMBOLS = {"±": r"$\pm$", "Δ": r"$\Delta$", "√": r"$\surd$", "×": r"$\times$", "−": "-", "–": "--", "…": r"\dots{}"}
+LATEX_SYMBOLS = {"±": r"$\pm$", "Δ": r"$\Delta$", "√": r"$\surd$", "×": r"$\times$", "≥": r"$\geq$", "−": "-", "–": "--", "…": r"\dots{}"}
 
 
 def to_latex(sections: list[Section]) -> str:
@@ -145,7 +156,8 @@ def _html_figure(caption: str, png: bytes | None) -> str:
             f"<figcaption class=\"caption\">{html.escape(caption)}</figcaption></figure>")
 
 
-def _html_figures(results: pd.DataFrame, run_dir: str | Path | None) -> list[tuple[str, bytes | None]]:
+def html_figures(results: pd.DataFrame, run_dir: str | Path | None = None) -> list[tuple[str, bytes | None]]:
+    """The macro-F1 chart and, from a run directory, the real-vs-synthetic strip."""
     figures = []
     if has_model_cells(results):
         chart = io.BytesIO()

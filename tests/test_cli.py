@@ -27,15 +27,15 @@ def test_run_then_leaderboard_in_every_format(tmp_path, capsys, suite_factory):
 
 
 def test_subgroup_scores_partition_the_test_set(tmp_path, capsys, suite_factory):
-    from skinbench.leaderboard.subgroups import subgroup_scores
+    from skinbench.leaderboard import read_results, subgroup_stats
     from skinbench.runner import run_suite
 
     out = tmp_path / "run"
     results = run_suite(suite_factory(), out)
-    scores = subgroup_scores(out, "region")
+    scores = subgroup_stats(read_results(out), "region", n_boot=50)
     assert set(scores["region"]) == {"cheek", "forehead"}
-    sizes = scores.groupby(["task", "seed"])["n"].sum()
-    n_test = results[results["head"] == "logreg"].set_index(["task", "seed"])["n_test"]
+    sizes = scores.groupby("task")["n_images"].sum()
+    n_test = results[(results["head"] == "logreg") & (results["seed"] == 0)].set_index("task")["n_test"]
     assert (sizes.sort_index() == n_test.sort_index()).all()
     assert main(["leaderboard", str(out), "--by", "region"]) == 0
     printed = capsys.readouterr().out

@@ -1,152 +1,125 @@
-"""The leaderboard, from hand-written results.csv files with hand-computed expectations."""
+"""The leaderboard's layout: every table from a run directory of constructed predictions."""
 from __future__ import annotations
 
 import base64
 import io
-import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
+from leaderboard_fixtures import patients, write_task
 from skinbench.api import SkinbenchError
-from skinbench.leaderboard import aggregate, read_results, render, write_plot
-from skinbench.store import ResultsStore
+from skinbench.leaderboard import build_report, configuration_stats, read_results, render, write_plot
 
-SEEDS = (0, 1, 2)
 TIMM = "timm(model=resnet18)"
-# macro-F1 per seed of the model cells: (task, backbone label, augmenter) -> values
-MODEL_F1 = {
-    ("moisture", "handcrafted", "none"): [0.55, 0.65, 0.75],
-    ("moisture", "handcrafted", "classical"): [0.75, 0.65, 0.55],  # ties with none: mean 0.65
-    ("moisture", TIMM, "none"): [0.70, 0.80, 0.90],
-    ("moisture", TIMM, "classical"): [0.40, 0.50, 0.60],
-    ("skin_texture", "handcrafted", "none"): [0.30, 0.30, 0.30],
-    ("skin_texture", "handcrafted", "classical"): [0.20, 0.40, 0.60],
-    ("skin_texture", TIMM, "none"): [0.35, 0.45, 0.43],
-    ("skin_texture", TIMM, "classical"): [0.10, 0.20, None],  # seed 2 failed
-}
-DUMMY_F1 = {
-    ("moisture", "dummy:most_frequent"): [0.40, 0.40, 0.40],
-    ("moisture", "dummy:uniform"): [0.45, 0.50, 0.55],
-    ("moisture", "dummy:stratified"): [0.50, 0.55, 0.60],
-    ("skin_texture", "dummy:most_frequent"): [0.25, 0.25, 0.25],
-    ("skin_texture", "dummy:uniform"): [0.30, 0.35, 0.40],
-    ("skin_texture", "dummy:stratified"): [0.30, 0.30, 0.36],
-}
-OOM = "RuntimeError: CUDA out of memory while embedding"
+OOM = "RuntimeError: deliberate failure"
 
 
-def _row(task, backbone, backbone_label, augmenter, head, seed, macro_f1):
-    failed = macro_f1 is None
-    return {
-        "cell_id": f"{task}.{backbone_label}.{augmenter}.{head}", "dataset": "demo", "task": task,
-        "backbone": backbone, "augmenter": augmenter, "head": head, "seed": seed,
-        "backbone_label": backbone_label, "augmenter_label": augmenter, "head_label": head,
-        "status": "failed" if failed else "ok", "error": OOM if failed else None,
-        "n_train": 30 + seed, "n_synthetic": 0 if augmenter in ("none", "-") else 12, "n_val": 5, "n_test": 10,
-        "n_classes": 2 if task == "moisture" else 3, "ordinal": True,
-        "macro_f1": macro_f1, "weighted_f1": None if failed else macro_f1 + 0.1,
-        "balanced_accuracy": None if failed else macro_f1 - 0.05, "accuracy": None if failed else 0.7,
-        "seconds": 1.5, "config": {"seed": seed},
-    }
-
-
-def write_results(run_dir, timm_label=TIMM):
-    store = ResultsStore(run_dir)
-    for (task, label, augmenter), values in MODEL_F1.items():
-        backbone, label = ("timm", timm_label) if label == TIMM else (label, label)
-        for seed, value in zip(SEEDS, values):
-            store.append(_row(task, backbone, label, augmenter, "logreg", seed, value))
-    for (task, head), values in DUMMY_F1.items():
-        for seed, value in zip(SEEDS, values):
-            store.append(_row(task, "-", "-", "-", head, seed, value))
+def write_run(run_dir, timm_label=TIMM):
+    """Two tasks (binary nominal, three-class ordinal), two backbones × two augmenters, three seeds."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 48)
+    noisy = lambda accuracy: np.where(rng.random(48) < accuracy, y, 1 - y)  # noqa: E731
+    write_task(run_dir, patients(24), y, {
+        ("handcrafted", "none", "logreg"): [noisy(0.75) for _ in range(3)],
+        ("handcrafted", "classical", "logreg"): [noisy(0.75) for _ in range(3)],
+        (timm_label, "none", "logreg"): [y, y, noisy(0.95)],
+        (timm_label, "classical", "logreg"): [y, y, y],
+    }, task="moisture", failed=(("handcrafted", "classical", "logreg", 2),))
+    y3 = np.tile([0, 1, 2, 1], 12)
+    shifted = np.minimum(y3 + 1, 2)
+    write_task(run_dir, patients(24), y3, {
+        ("handcrafted", "none", "logreg"): [shifted] * 3,
+        ("handcrafted", "classical", "logreg"): [shifted] * 3,
+        (timm_label, "none", "logreg"): [y3] * 3,
+        (timm_label, "classical", "logreg"): [rng.integers(0, 3, 48) for _ in range(3)],
+    }, task="skin_texture", classes=("low", "mid", "high"), train_counts=(10, 20, 0), ordinal=True)
     return run_dir
 
 
-@pytest.fixture
-def run_dir(tmp_path):
-    """A run directory holding nothing but results.csv."""
-    return write_results(tmp_path / "run")
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return write_run(tmp_path_factory.mktemp("board") / "run")
 
 
-def _cell(cells, task, backbone_label, augmenter, head="logreg"):
-    match = cells[(cells["task"] == task) & (cells["backbone_label"] == backbone_label)
-                  & (cells["augmenter_label"] == augmenter) & (cells["head"] == head)]
-    assert len(match) == 1
-    return match.iloc[0]
-
-
-def test_aggregate_means_and_sample_std_per_cell(run_dir):
-    cells = aggregate(read_results(run_dir))
-    assert len(cells) == len(MODEL_F1) + len(DUMMY_F1)
-    timm_none = _cell(cells, "moisture", TIMM, "none")
-    assert timm_none["macro_f1_mean"] == pytest.approx(0.80)
-    assert timm_none["macro_f1_std"] == pytest.approx(0.10)  # ddof=1
-    assert timm_none["weighted_f1_mean"] == pytest.approx(0.90)
-    assert timm_none["macro_f1_n"] == 3
-    constant = _cell(cells, "skin_texture", "handcrafted", "none")
-    assert constant["macro_f1_std"] == pytest.approx(0.0)
-
-
-def test_failed_rows_are_excluded_counted_and_listed(run_dir):
-    cells = aggregate(read_results(run_dir))
-    partial = _cell(cells, "skin_texture", TIMM, "classical")
-    assert (partial["n_ok"], partial["n_failed"], partial["macro_f1_n"]) == (2, 1, 2)
-    assert partial["macro_f1_mean"] == pytest.approx(0.15)
-    assert partial["macro_f1_std"] == pytest.approx(math.sqrt(0.005))
-    page = render(run_dir, "markdown")
-    assert "Failures (1)" in page and OOM in page
-    assert "0.15 ± 0.07 (n=2)" in page
-
-
-def test_delta_columns_against_stratified_and_best_dummy(run_dir):
-    cells = aggregate(read_results(run_dir))
-    best_texture = _cell(cells, "skin_texture", TIMM, "none")
-    assert best_texture["stratified_macro_f1"] == pytest.approx(0.32)
-    assert best_texture["best_dummy_macro_f1"] == pytest.approx(0.35)  # uniform beats stratified here
-    assert best_texture["delta_vs_stratified"] == pytest.approx(0.41 - 0.32)
-    assert best_texture["delta_vs_best_dummy"] == pytest.approx(0.41 - 0.35)
-    # 2 * std / sqrt(3) = 0.0611: above noise against stratified (+0.09), not against the best dummy (+0.06)
-    assert best_texture["above_noise_vs_stratified"] and not best_texture["above_noise_vs_best_dummy"]
-
-
-def test_delta_table_names_best_configurations(run_dir):
-    table = _markdown_table(render(run_dir, "markdown"), "### Macro-F1 against chance")
-    moisture, texture = table.loc["moisture"], table.loc["skin_texture"]
-    assert moisture["stratified macro-F1"] == "0.55"
-    assert moisture["handcrafted + logreg best"] == "0.65 (none/classical)"
-    assert moisture["handcrafted + logreg Δ"] == "+0.10"  # 2·0.1/√3 = 0.115 > 0.10: no star
-    assert moisture[f"{TIMM} + logreg best"] == "0.80 (none)"
-    assert moisture[f"{TIMM} + logreg Δ"] == "+0.25*"
-    assert moisture["best overall"] == f"{TIMM} / logreg / none"
-    assert texture["handcrafted + logreg best"] == "0.40 (classical)"
-    assert texture["best overall"] == f"{TIMM} / logreg / none"
-    assert (texture["best macro-F1"], texture["Δ vs stratified"], texture["Δ vs best dummy"]) == ("0.41", "+0.09*", "+0.06")
+@pytest.fixture(scope="module")
+def markdown(run_dir):
+    return render(run_dir, "markdown", n_boot=400)
 
 
 def _markdown_table(page: str, heading: str) -> pd.DataFrame:
-    lines = page.split(heading, 1)[1].split("\n\n")[2].splitlines()
+    lines = page.split(f"### {heading}\n\n", 1)[1].split("\n\n")[1].splitlines()
     rows = [[c.strip() for c in line.strip("|").split(" | ")] for line in lines if not line.startswith("|--")]
-    return pd.DataFrame(rows[1:], columns=rows[0]).set_index("task")
+    return pd.DataFrame(rows[1:], columns=rows[0])
 
 
-def test_markdown_and_latex_show_the_numbers(run_dir):
-    markdown = render(run_dir, "markdown")
-    assert "0.80 ± 0.10" in markdown and "0.90 ± 0.10" in markdown  # macro- and weighted-F1
-    assert "| most-frequent macro-F1" in markdown and "0.25" in markdown
-    latex = render(run_dir, "latex")
-    assert r"0.80 $\pm$ 0.10" in latex
+def test_verdict_table_shows_intervals_verdicts_and_ties(markdown, run_dir):
+    table = _markdown_table(markdown, "Macro-F1 against chance")
+    assert len(table) == 8 and list(table["task"].unique()) == ["moisture", "skin_texture"]
+    moisture = table[table["task"] == "moisture"]
+    assert moisture["macro-F1"].is_monotonic_decreasing  # best first
+    best = moisture.iloc[0]
+    assert (best["backbone"], best["augmenter"], best["verdict"], best["vs best"]) == (TIMM, "classical",
+                                                                                      "above chance", "best")
+    assert best["macro-F1"].startswith("1.00 [")
+    assert best["Δ vs stratified"].startswith("+") and " [+" in best["Δ vs stratified"]
+    assert set(moisture["vs best"]) <= {"best", "tied", "worse"} and "worse" in set(moisture["vs best"])
+    assert not table.map(lambda cell: cell.endswith("*")).any().any()  # the seed-only star rule is gone
+    texture = table[table["task"] == "skin_texture"].set_index(["backbone", "augmenter"])
+    assert texture.loc[(TIMM, "none"), "QWK"].startswith("1.00")
+    assert set(moisture["QWK"]) == {"–"}  # QWK only for the ordinal task
+    caption = markdown.split("### Macro-F1 against chance\n\n", 1)[1].split("\n", 1)[0]
+    assert "95%" in caption and "test patients" in caption and "Holm" in caption and "8 model configurations" in caption
+
+
+def test_numbers_in_the_page_are_those_of_the_statistics(run_dir, markdown):
+    stats = configuration_stats(read_results(run_dir), n_boot=400)
+    row = stats[(stats["task"] == "moisture") & (stats["backbone_label"] == "handcrafted")
+                & (stats["augmenter_label"] == "none")].iloc[0]
+    text = f"{row['macro_f1_mean']:.2f} [{row['macro_f1_ci_low']:.2f}, {row['macro_f1_ci_high']:.2f}]"
+    assert text in markdown
+
+
+def test_failed_rows_are_excluded_counted_and_listed(run_dir, markdown):
+    stats = configuration_stats(read_results(run_dir), n_boot=100)
+    partial = stats[(stats["task"] == "moisture") & (stats["augmenter_label"] == "classical")
+                    & (stats["backbone_label"] == "handcrafted")].iloc[0]
+    assert (partial["n_ok"], partial["n_failed"], partial["macro_f1_n"]) == (2, 1, 2)
+    assert "### Failures (1)" in markdown and OOM in markdown
+    performance = _markdown_table(markdown, "handcrafted + logreg").set_index("task")
+    assert performance.loc["moisture", "classical macro-F1"].endswith("(n=2)")
+
+
+def test_dummy_augmentation_sizes_and_variance_tables(markdown):
+    dummies = _markdown_table(markdown, "Dummy baselines").set_index("task")
+    assert dummies.loc["moisture", "most-frequent macro-F1"].count("[") == 1
+    effect = _markdown_table(markdown, "Augmentation effect").set_index(["backbone + head", "augmenter"])
+    assert effect.loc[(f"{TIMM} + logreg", "classical"), "skin_texture"].endswith("hurts")
+    sizes = _markdown_table(markdown, "What the data can show").set_index("task")
+    assert sizes.loc["skin_texture", "train images per class"] == "low: 10, mid: 20, high: 0"
+    assert sizes.loc["skin_texture", "test images per class"] == "low: 12, mid: 24, high: 12"
+    assert (sizes.loc["moisture", "test patients"], sizes.loc["moisture", "test images"]) == ("24", "48")
+    assert float(sizes.loc["moisture", "detectable Δ (Holm)"]) > float(sizes.loc["moisture", "detectable Δ"]) > 0
+    variance = _markdown_table(markdown, "Sources of variance").set_index("task")
+    assert variance.loc["moisture", "SD split"] == "–" and variance.loc["moisture", "SD seed"].endswith("%)")
+    assert "skin_texture: class 'high' has no training image" in markdown.split("## Warnings", 1)[1]
+
+
+def test_latex_escapes_and_shows_the_intervals(run_dir):
+    latex = render(run_dir, "latex", n_boot=100)
     assert r"skin\_texture" in latex and "skin_texture" not in latex
-    assert r"\toprule" in latex and "ddof=1" in latex
+    assert r"\toprule" in latex and r"$\Delta$ vs stratified" in latex and "[" in latex
+    assert "Holm" in latex
 
 
 def test_html_escapes_every_name_and_embeds_images(tmp_path):
-    run_dir = write_results(tmp_path / "run", timm_label="timm(model=<script>alert(1)</script>)")
+    run_dir = write_run(tmp_path / "run", timm_label="timm(model=<script>alert(1)</script>)")
     strip = io.BytesIO()
     Image.new("RGB", (4, 2), "red").save(strip, format="PNG")
     (run_dir / "synthetic_strip.png").write_bytes(strip.getvalue())
-    page = render(run_dir, "html")
+    page = render(run_dir, "html", n_boot=100)
     assert page.startswith("<!DOCTYPE html>")
     assert "<script>" not in page
     assert "timm(model=&lt;script&gt;alert(1)&lt;/script&gt;)" in page
@@ -154,14 +127,16 @@ def test_html_escapes_every_name_and_embeds_images(tmp_path):
     assert page.count("data:image/png;base64,") == 2  # macro-F1 chart and the strip
 
 
-def test_csv_is_a_tidy_aggregate_readable_by_pandas(run_dir):
-    table = pd.read_csv(io.StringIO(render(run_dir, "csv")))
-    assert len(table) == len(MODEL_F1) + len(DUMMY_F1)
-    assert {"dataset", "task", "backbone", "augmenter", "head", "macro_f1_mean", "macro_f1_std", "macro_f1_n",
-            "delta_vs_stratified", "n_failed"} <= set(table.columns)
-    row = table[(table["task"] == "moisture") & (table["backbone_label"] == TIMM) & (table["augmenter"] == "none")]
-    assert row["macro_f1_mean"].item() == pytest.approx(0.80)
-    assert row["delta_vs_stratified"].item() == pytest.approx(0.25)
+def test_csv_has_one_row_per_configuration_with_the_interface_columns(run_dir):
+    table = pd.read_csv(io.StringIO(render(run_dir, "csv", n_boot=100)))
+    assert len(table) == 2 * (4 + 3)
+    assert {"macro_f1_mean", "macro_f1_ci_low", "macro_f1_ci_high", "delta_vs_stratified",
+            "delta_vs_stratified_ci_low", "delta_vs_stratified_ci_high", "p_vs_stratified", "p_vs_stratified_holm",
+            "verdict", "tied_with_best", "qwk_ci_low"} <= set(table.columns)
+    models = table[~table["head"].str.startswith("dummy:")]
+    assert set(models["verdict"]) <= {"above_chance", "chance", "below_chance"}
+    assert table.loc[table["head"].str.startswith("dummy:"), "verdict"].isna().all()
+    assert models["tied_with_best"].isin([True, False]).all()
 
 
 def test_plot_is_a_png(run_dir, tmp_path):
@@ -171,34 +146,20 @@ def test_plot_is_a_png(run_dir, tmp_path):
     assert Image.open(out).size[0] > 400
 
 
-def test_results_from_several_run_dirs_can_be_combined(tmp_path):
-    first = read_results(write_results(tmp_path / "a"))
-    second = read_results(write_results(tmp_path / "b")).assign(dataset="other")
-    cells = aggregate(pd.concat([first, second], ignore_index=True))
-    assert set(cells["dataset"]) == {"demo", "other"}
-    assert len(cells) == 2 * (len(MODEL_F1) + len(DUMMY_F1))
-
-
 def test_missing_results_and_unknown_format_are_explained(run_dir, tmp_path):
-    with pytest.raises(SkinbenchError, match="results.csv does not exist"):
+    with pytest.raises(SkinbenchError, match="holds no results"):
         render(tmp_path / "empty")
     with pytest.raises(SkinbenchError, match="markdown, latex, html, csv"):
         render(run_dir, "docx")
 
 
 def test_markdown_keeps_table_shape_when_a_label_contains_a_pipe(tmp_path):
-    run_dir = write_results(tmp_path / "run", timm_label="timm(model=a|b)")
-    table = _markdown_table(render(run_dir, "markdown"), "### Macro-F1 against chance")
-    assert table.loc["moisture", r"timm(model=a\|b) + logreg best"] == "0.80 (none)"
+    run_dir = write_run(tmp_path / "run", timm_label="timm(model=a|b)")
+    table = _markdown_table(render(run_dir, "markdown", n_boot=100), "Macro-F1 against chance")
+    assert r"timm(model=a\|b)" in set(table["backbone"]) and len(table.columns) == 11
 
 
-def test_augmentation_effect_is_paired_by_seed(run_dir):
-    from skinbench.leaderboard.tables import augmentation_table
-
-    frame = augmentation_table(read_results(run_dir), 2).frame.set_index(["backbone + head", "augmenter"])
-    handcrafted, timm = frame.loc[("handcrafted + logreg", "classical")], frame.loc[(f"{TIMM} + logreg", "classical")]
-    assert handcrafted["moisture"] == "0.00 (1/3)"          # +0.20, 0, -0.20
-    assert handcrafted["skin_texture"] == "+0.10 (2/3)"     # -0.10, +0.10, +0.30: 0.10 < 2 × 0.2/√3
-    assert timm["moisture"] == "-0.30* (0/3)"               # -0.30 on every seed
-    assert timm["skin_texture"] == "-0.25* (0/2)"           # the failed seed has no pair
-    assert "Augmentation effect" in render(run_dir, "markdown")
+def test_report_returns_its_warnings(run_dir):
+    report = build_report(read_results(run_dir), n_boot=100)
+    assert any("class 'high' has no training image" in w for w in report.warnings)
+    assert [s.title for s in report.sections] == ["Dataset demo", "Warnings", "Failures"]
