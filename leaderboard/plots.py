@@ -92,7 +92,8 @@ def _bar_chart(models: pd.DataFrame, configs: list[tuple], tasks: list[str], cha
     width = 0.8 / len(configs)
     cells_by_config = dict(list(models.groupby(CONFIG_LABELS, sort=False)))
     for index, config in enumerate(configs):
-        by_task = cells_by_config[config].set_index("x_label").reindex(tasks)
+        # two cells under the same labels (e.g. plugin code edited between runs): the later one
+        by_task = cells_by_config[config].drop_duplicates("x_label", keep="last").set_index("x_label").reindex(tasks)
         mean = by_task["macro_f1_mean"]
         error = np.vstack([mean - by_task["macro_f1_ci_low"], by_task["macro_f1_ci_high"] - mean]).clip(min=0)
         error = np.nan_to_num(error)  # no interval (no stored predictions): no bar

@@ -124,12 +124,13 @@ def task_pages(runs: list[Run], n_boot: int = N_BOOT, seed: int = 0) -> list[Tas
     for (dataset, task), configs in stats.configurations.groupby(["dataset", "task"], sort=False):
         dataset, task = str(dataset), str(task)
         rows = results[(results["dataset"] == dataset) & (results["task"] == task)]
-        stored = {key: frame for key, frame in predictions.items() if key[0] in set(rows["cell_id"])}
+        cells = set(rows["cell_id"])
+        stored = {key: frame for key, frame in predictions.items() if key[0] in cells}
         suite = suites.get(run_of.get(configs["cell_id"].iloc[0], ""), {})
         page = _task_page(stats, dataset, names.get(dataset, without_local_paths(dataset)), task, configs, run_of,
                           bool(rows["ordinal"].any()), stored, suite)
-        page.subgroups = {c: _select(s, {"dataset": dataset, "task": task}) for c, s in subgroups.items()}
-        page.subgroups = {c: s for c, s in page.subgroups.items() if len(s)}
+        same_task = {"dataset": dataset, "task": task}
+        page.subgroups = {c: part for c, frame in subgroups.items() if len(part := _select(frame, same_task))}
         pages.append(page)
     return pages
 
