@@ -8,8 +8,10 @@ photographs (the synthetic strip) are PNG. Every figure has a title and a refere
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -22,13 +24,21 @@ MUTED_COLOUR = "#c8ccd1"
 SVG_METADATA = {"Date": None, "Creator": "skinbench"}  # the same input draws the same file
 
 
+def plain_text(draw):
+    """Draw with mathtext off: names from suites may hold '$' (``$HOME``, prices), which matplotlib
+    would otherwise typeset as formulas or fail on."""
+    @functools.wraps(draw)
+    def drawing(*args, **kwargs):
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+    return drawing
+
+
 def save(figure: Figure, path: str | Path) -> Path:
     """Write ``figure`` as SVG or PNG by the suffix of ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".svg":
-        import matplotlib
-
         with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "skinbench"}):
             figure.savefig(path, format="svg", bbox_inches="tight", metadata=SVG_METADATA)
     else:
@@ -36,6 +46,7 @@ def save(figure: Figure, path: str | Path) -> Path:
     return path
 
 
+@plain_text
 def interval_plot(rows: pd.DataFrame, title: str, xlabel: str, reference: float, reference_label: str,
                   limits: tuple[float, float]) -> Figure:
     """One horizontal interval per row, best first: the forest plot of Δ vs chance, the paired
@@ -87,6 +98,7 @@ def _padded(limits: tuple[float, float], reference: float, rows: pd.DataFrame) -
     return max(limits[0] - edge, low - margin), min(limits[1] + edge, high + margin)
 
 
+@plain_text
 def reliability_diagrams(curves: list[dict], title: str, columns: int = 3) -> Figure:
     """Small multiples of top-label reliability, one panel per configuration.
 

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from skinbench.api import SkinbenchError
 from skinbench.store import DUMMY_HEADS
 
+from .figures import plain_text
 from .site.names import suite_display_names, without_local_paths
 from .stats import N_BOOT, configuration_stats
 from .tables import read_results
@@ -43,6 +44,7 @@ def plot_results(results: pd.DataFrame, out: str | Path | BinaryIO, top: int = 4
     figure.savefig(out, format="png", dpi=120, bbox_inches="tight")
 
 
+@plain_text
 def macro_f1_figure(results: pd.DataFrame, top: int = 4, dataset_names: dict[str, str] | None = None,
                     n_boot: int = N_BOOT) -> Figure:
     """The chart of raw results rows, titled with the datasets' names and captioned.

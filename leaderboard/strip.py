@@ -12,6 +12,8 @@ from PIL import Image
 from skinbench.api import DataError, SkinbenchError
 from skinbench.images import load_rgb
 
+from .figures import plain_text
+
 STRIP_TITLE = "Real training images and the synthetic images made from them"
 TILE, GAP, LABEL = 96, 18, 26      # pixels: image side, space between pairs, class-name band above a row
 PAIR, ROW = 2 * TILE + 4 + GAP, TILE + LABEL + 8
@@ -32,6 +34,7 @@ def pick_examples(log: pd.DataFrame, per_task: int) -> dict[tuple[str, str], pd.
     return picked
 
 
+@plain_text
 def synthetic_strip(generation_log: pd.DataFrame | str | Path, out_png: str | Path, per_task: int = 4,
                     class_names: dict[str, dict[str, str]] | None = None, title: str = STRIP_TITLE) -> Path:
     """One row per task and augmenter of (real, synthetic) pairs, each pair under its class name.

@@ -12,8 +12,8 @@ import pytest
 from skinbench.leaderboard.site import Published, publish
 from skinbench.runner import run_suite
 
-HOSTILE_NAME = '<script>alert("owned")</script> & <b>clinic</b>'
-"""A dataset display name (the suite's ``label:``) that must reach every page as text."""
+HOSTILE_NAME = '<script>alert("owned")</script> & <b>clinic</b> $x^2$'
+"""A dataset display name (the suite's ``label:``) that must reach every page and figure as text."""
 TEST_BOOTSTRAP = 200
 """Resamples for the tests: enough for stable intervals on 8 test images, cheap on 2 cores."""
 

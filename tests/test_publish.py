@@ -64,6 +64,10 @@ def test_user_strings_stay_text_and_local_paths_stay_out(published_run):
     assert everything.count("<script") == everything.count('<script src="') == len(pages(published_run.site))
     assert str(published_run.run_dir) not in everything  # nor the cache: absolute paths become file names
     assert str(Path.home()) not in everything
+    for svg in published_run.site.glob("figures/*/*.svg"):  # a browser runs scripts in an SVG opened alone
+        assert "<script" not in svg.read_text() and "<b>" not in svg.read_text(), svg.name
+    forest = next(published_run.site.glob("figures/*/forest.svg")).read_text()
+    assert html.escape(HOSTILE_NAME, quote=False) in forest  # and '$x^2$' stays text, not a formula
 
 
 def test_table_shows_the_bootstrap_statistics_of_every_configuration(published_run):
