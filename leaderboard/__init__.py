@@ -7,8 +7,15 @@ directories by merging their :func:`read_results` frames with :func:`merge_resul
 """
 from .plots import plot_results, write_plot
 from .render import FORMATS, render, render_report, render_results
-from .stats import (aggregate, augmentation_effects, configuration_stats, leaderboard_stats, subgroup_stats,
-                    task_summary, variance_components)
+from .stats import (
+                    aggregate,
+                    augmentation_effects,
+                    configuration_stats,
+                    leaderboard_stats,
+                    subgroup_stats,
+                    task_summary,
+                    variance_components,
+)
 from .tables import build_report, merge_results, read_results
 
 __all__ = [

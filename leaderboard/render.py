@@ -15,9 +15,8 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
-from tabulate import LATEX_ESCAPE_RULES, tabulate
-
 from skinbench.api import SkinbenchError
+from tabulate import LATEX_ESCAPE_RULES, tabulate
 
 from .plots import PLOT_CAPTION, has_model_cells, plot_results
 from .stats import N_BOOT

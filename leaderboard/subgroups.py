@@ -13,11 +13,18 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-
 from skinbench.api import SkinbenchError
 
 from .stats import MIN_SUBGROUP_N, N_BOOT
-from .tables import MISSING, Report, Section, Table, format_interval, format_number
+from .tables import (
+    MISSING,
+    Report,
+    Section,
+    Table,
+    format_interval,
+    format_number,
+    interval_text,
+)
 
 CONFIG_COLUMNS = ("task", "backbone_label", "augmenter_label", "head_label")
 
@@ -25,9 +32,8 @@ CONFIG_COLUMNS = ("task", "backbone_label", "augmenter_label", "head_label")
 def subgroup_report(scores: pd.DataFrame, column: str, n_boot: int = N_BOOT, min_n: int = MIN_SUBGROUP_N,
                     digits: int = 2) -> Report:
     """Per dataset: macro-F1 and Δ vs chance per subgroup with the worst-group gap, and the chance levels."""
-    note = (f"Brackets: 95% percentile interval of a bootstrap over test patients ({n_boot} resamples, seeds "
-            f"averaged on each), no multiplicity correction; subgroups with fewer than {min_n} test images are "
-            "not scored")
+    note = (f"{interval_text(n_boot)} in the subgroup; no multiplicity correction; subgroups with fewer than "
+            f"{min_n} test images are not scored")
     sections, warned = [], []
     for dataset, part in scores.groupby("dataset", sort=False):
         values = sorted(pd.unique(part[column]))

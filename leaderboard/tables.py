@@ -10,11 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-
 from skinbench.api import SkinbenchError
 from skinbench.store import DUMMY_HEADS, RESULT_COLUMNS, ResultsStore, merge_rows
 
-from .stats import ALPHA, N_BOOT, REAL_ONLY, STRATIFIED, LeaderboardStats, leaderboard_stats
+from .stats import (
+    ALPHA,
+    N_BOOT,
+    REAL_ONLY,
+    STRATIFIED,
+    LeaderboardStats,
+    leaderboard_stats,
+)
 
 MOST_FREQUENT, UNIFORM = "dummy:most_frequent", "dummy:uniform"
 DUMMY_NAMES = {MOST_FREQUENT: "most-frequent", UNIFORM: "uniform", STRATIFIED: "stratified"}
@@ -110,9 +116,14 @@ def _ordered(values: pd.Series, first: str | None = None) -> list:
 
 
 def interval_note(stats: LeaderboardStats) -> str:
-    splits = " and redrawing test splits with replacement" if (stats.tasks["n_splits"] > 1).any() else ""
-    return (f"Brackets: 95% percentile interval of a bootstrap over test patients ({stats.n_boot} resamples"
-            f"{splits}; each resample scores every seed and averages them)")
+    return interval_text(stats.n_boot, splits=bool((stats.tasks["n_splits"] > 1).any()))
+
+
+def interval_text(n_boot: int, splits: bool = False) -> str:
+    """What the brackets are, in one sentence fragment (see :func:`skinbench.leaderboard.stats.estimate`)."""
+    redrawn = ", test splits redrawn with replacement" if splits else ""
+    return (f"Brackets: 95% interval from a bootstrap over test patients ({n_boot} resamples{redrawn}; each scores "
+            "every seed and averages them), estimate ± t(n−1) × SE × √(n/(n−1)) for n test patients")
 
 
 # ---------------------------------------------------------------- tables

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from skinbench.baselines import DUMMIES, dummy_scores
 from skinbench.metrics import score
 from skinbench.store import ResultsStore

@@ -7,11 +7,16 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
-
 from leaderboard_fixtures import patients, write_task
+from PIL import Image
 from skinbench.api import SkinbenchError
-from skinbench.leaderboard import build_report, configuration_stats, read_results, render, write_plot
+from skinbench.leaderboard import (
+    build_report,
+    configuration_stats,
+    read_results,
+    render,
+    write_plot,
+)
 
 TIMM = "timm(model=resnet18)"
 OOM = "RuntimeError: deliberate failure"
@@ -21,7 +26,7 @@ def write_run(run_dir, timm_label=TIMM):
     """Two tasks (binary nominal, three-class ordinal), two backbones × two augmenters, three seeds."""
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 48)
-    noisy = lambda accuracy: np.where(rng.random(48) < accuracy, y, 1 - y)  # noqa: E731
+    noisy = lambda accuracy: np.where(rng.random(48) < accuracy, y, 1 - y)
     write_task(run_dir, patients(24), y, {
         ("handcrafted", "none", "logreg"): [noisy(0.75) for _ in range(3)],
         ("handcrafted", "classical", "logreg"): [noisy(0.75) for _ in range(3)],

@@ -4,15 +4,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from leaderboard_fixtures import cell_id, patients, write_task
 from plugins_for_tests import TestPlugins
 from skinbench.baselines import dummy_scores
 from skinbench.leaderboard import leaderboard_stats, merge_results, read_results
-from skinbench.runner import run_suite
 from skinbench.leaderboard.stats import (
-    ResamplePlan, StoredPrediction, TaskPredictions, bootstrap_task, leaderboard_metrics, minimum_detectable_delta,
+    ResamplePlan,
+    StoredPrediction,
+    TaskPredictions,
+    bootstrap_task,
+    leaderboard_metrics,
+    minimum_detectable_delta,
 )
+from skinbench.runner import run_suite
 
 A, B = ("handcrafted", "none", "logreg"), ("timm(model=resnet18)", "none", "logreg")
 

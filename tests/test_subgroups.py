@@ -6,9 +6,8 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
-
 from leaderboard_fixtures import patients, write_task
+from PIL import Image
 from skinbench.api import SkinbenchError
 from skinbench.cli import main
 from skinbench.leaderboard import read_results, render_report, subgroup_stats
