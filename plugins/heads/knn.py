@@ -8,12 +8,11 @@ import numpy as np
 import sklearn
 from pydantic import Field, PositiveInt
 from sklearn.neighbors import KNeighborsClassifier
-from threadpoolctl import threadpool_limits
 
 from skinbench.api import Head, Part, PluginParams, Prediction
 from skinbench.calibration import macro_f1
 from skinbench.hookspecs import hookimpl
-from skinbench.plugins.heads._sklearn_utils import over_all_classes
+from skinbench.plugins.heads._sklearn_utils import one_thread, over_all_classes
 
 
 class KNNProbe(Head):
@@ -40,7 +39,7 @@ class KNNProbe(Head):
         return {"scikit-learn": sklearn.__version__}
 
     def fit(self, train: Part, val: Part, n_classes: int, seed: int, backbone=None) -> None:
-        """Stores the training embeddings; ``seed`` is unused: kNN has nothing random to draw."""
+        """Stores the training embeddings and picks k on validation; ``seed`` is unused: kNN draws nothing."""
         self.n_classes = n_classes
         candidates = sorted({min(k, len(train)) for k in self.config["k_grid"]})
         self.model = KNeighborsClassifier(n_neighbors=candidates[0], weights=self.config["weights"],
@@ -58,7 +57,7 @@ class KNNProbe(Head):
         return self.model.n_neighbors
 
     def predict(self, part: Part) -> Prediction:
-        with threadpool_limits(limits=1):
+        with one_thread():
             proba = over_all_classes(self.model.predict_proba(part.x), self.model.classes_, self.n_classes, 0.0)
         return Prediction(proba=proba, labels=proba.argmax(axis=1))
 

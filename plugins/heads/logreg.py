@@ -12,12 +12,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from skinbench.api import Head, Part, PluginParams, Prediction
 from skinbench.calibration import DecisionRule, macro_f1
 from skinbench.hookspecs import hookimpl
-from skinbench.plugins.heads._sklearn_utils import over_all_classes
+from skinbench.plugins.heads._sklearn_utils import one_thread, over_all_classes
 
 
 class LogRegProbe(Head):
@@ -43,7 +42,7 @@ class LogRegProbe(Head):
 
     def fit(self, train: Part, val: Part, n_classes: int, seed: int, backbone=None) -> None:
         self.n_classes = n_classes
-        with threadpool_limits(limits=1):
+        with one_thread():
             # scaler and PCA do not depend on C: fitted once, exactly as each C's pipeline would fit them
             self.features = self._features(train.x.shape, seed)
             z_train = self.features.fit_transform(train.x)
@@ -80,7 +79,7 @@ class LogRegProbe(Head):
         return over_all_classes(decision, model.classes_, self.n_classes, -np.inf)
 
     def predict(self, part: Part) -> Prediction:
-        with threadpool_limits(limits=1):
+        with one_thread():
             logits = self._logits(self.classifier, self.features.transform(part.x))
         return self.decision.predict(logits)
 
