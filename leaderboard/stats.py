@@ -135,7 +135,8 @@ class TaskPredictions:
     ordinal: bool
     patients: dict[int, pd.Index]                               # split -> test patient ids
     files: dict[int, dict[tuple[str, int], StoredPrediction]]   # split -> (cell_id, seed) -> prediction
-    missing: list[str]                                          # ok rows whose predictions file is absent
+    missing: list[str]                                          # ok rows whose predictions file is absent:
+                                                                # their configurations get no interval
 
 
 def predictions_file(run_dir: str | Path, cell_id: str, seed: int, split: int = 0) -> Path:
@@ -159,10 +160,12 @@ def load_predictions(results: pd.DataFrame) -> dict[tuple[str, str], TaskPredict
 def _task_predictions(dataset: str, task: str, rows: pd.DataFrame) -> TaskPredictions:
     loaded = TaskPredictions(dataset, task, [], bool(rows["ordinal"].iloc[0]), {}, {}, [])
     first_file: dict[int, Path] = {}
+    incomplete: set[str] = set()
     for row in rows.itertuples(index=False):
         path = predictions_file(row.run_dir, row.cell_id, row.seed, row.split)
         if not path.exists():
             loaded.missing.append(str(path))
+            incomplete.add(str(row.cell_id))
             continue
         frame = pq.read_table(path).to_pydict()  # a dict of lists: ~3x faster than a DataFrame for small files
         classes = [c[len("proba_"):] for c in frame if c.startswith("proba_")]
@@ -181,6 +184,10 @@ def _task_predictions(dataset: str, task: str, rows: pd.DataFrame) -> TaskPredic
             raise DataError(f"{path}: its test patients or labels differ from those in {first_file[split]} "
                             f"({dataset}/{task}, split {split}); one split's predictions must share one test part")
         loaded.files[split][(str(row.cell_id), int(row.seed))] = stored
+    for split in list(loaded.files):  # a configuration scored on some of its seeds only would mislead
+        loaded.files[split] = {key: f for key, f in loaded.files[split].items() if key[0] not in incomplete}
+        if not loaded.files[split]:
+            del loaded.files[split], loaded.patients[split]
     return loaded
 
 

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from leaderboard_fixtures import cell_id, patients, write_task
 from plugins_for_tests import TestPlugins
+from skinbench.api import DataError
 from skinbench.baselines import dummy_scores
 from skinbench.leaderboard import leaderboard_stats, merge_results, read_results
 from skinbench.leaderboard.stats import (
@@ -274,3 +275,23 @@ def test_resample_plan_depends_on_the_task_and_seed_only():
     two = ResamplePlan.draw({0: 8, 1: 9}, 100, 0, "t")
     assert sum(len(w) for w in two.weights.values()) == 200 and (two.weights[1].sum(1) == 9).all()
     assert cell_id("x") != cell_id("y")
+
+
+def test_missing_predictions_leave_a_configuration_untested_and_say_so(tmp_path):
+    rng = np.random.default_rng(10)
+    y = rng.integers(0, 2, 40)
+    write_task(tmp_path, patients(20), y, {A: [y, y], B: [_noisy(y, 0.7, rng), _noisy(y, 0.7, rng)]})
+    (tmp_path / "predictions" / f"{cell_id('demo', 'moisture', *B)}_s1.parquet").unlink()
+    stats = leaderboard_stats(read_results(tmp_path), n_boot=200)
+    assert pd.isna(_config(stats, B[0])["verdict"]) and _config(stats, A[0])["verdict"] == "above_chance"
+    assert any("1 successful run(s) have no stored predictions" in w for w in stats.warnings)
+
+
+def test_predictions_of_one_split_must_share_their_test_part(tmp_path):
+    y = np.repeat([0, 1], 2).repeat(1).tolist() * 5
+    y = np.array(y)  # patients hold (0, 0) or (1, 1): flipping the labels changes every patient
+    write_task(tmp_path / "a", patients(10), y, {A: [y]})
+    write_task(tmp_path / "b", patients(10), 1 - y, {B: [y]})  # same dummy cells, other labels
+    merged = pd.concat([read_results(tmp_path / "a"), read_results(tmp_path / "b")[lambda r: r["backbone"] != "-"]])
+    with pytest.raises(DataError, match="test patients or labels differ"):
+        leaderboard_stats(merged, n_boot=10)
