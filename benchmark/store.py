@@ -205,10 +205,14 @@ def typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def latest_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (cell_id, seed, split): the last one (merging run directories or a retried failure)."""
+    """One row per (cell_id, seed, split): the last successful one, else the last one (a retried failure
+    is superseded by its success; merging run directories never lets a failure hide a success)."""
     if frame.empty:
         return frame.reset_index(drop=True)
-    return frame.drop_duplicates(subset=list(ROW_KEY), keep="last").reset_index(drop=True)
+    ok = (frame["status"] == "ok").to_numpy()
+    order = np.argsort(ok, kind="stable")  # failures first, each group in its original order
+    kept = frame.iloc[order].drop_duplicates(subset=list(ROW_KEY), keep="last")
+    return kept.sort_index().reset_index(drop=True)
 
 
 def merge_rows(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
