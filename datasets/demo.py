@@ -14,14 +14,16 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from PIL import Image
+from pydantic import Field
 from scipy import ndimage
 from scipy.stats import norm
 from skimage.color import lab2rgb
-from skinbench.api import Dataset, Task
+from skinbench.api import Dataset, PluginParams, Task
 from skinbench.cache import default_cache_dir
 from skinbench.hashing import config_hash
 from skinbench.hookspecs import hookimpl
@@ -40,8 +42,18 @@ class DemoDataset(Dataset):
     """Simulated cosmetic patches (≈40 patients × 2 regions × 5 features), generated on first use."""
 
     name = "demo"
-    params = {"n_patients": 40, "regions": ["cheek", "forehead"], "image_size": 96, "seed": 0,
-              "faint_task": "elasticity", "root": "", "label_maps": THESIS_LABEL_MAPS}
+
+    class Params(PluginParams):
+        n_patients: int = Field(40, ge=3)
+        regions: list[str] = Field(default_factory=lambda: ["cheek", "forehead"], min_length=1)
+        image_size: int = Field(96, ge=8, le=1024)
+        seed: int = 0
+        faint_task: Literal["moisture", "oiliness", "elasticity", "texture", "hyperpigmentation"] | None = "elasticity"
+        """The feature whose visual cue is made faint, so that one task sits near chance."""
+        root: str = ""
+        """Where to write the simulated dataset (default: the skinbench cache)."""
+        label_maps: dict[str, dict[int, Any]] = Field(default_factory=lambda: THESIS_LABEL_MAPS)
+
     meta = {"license": "Apache-2.0", "citation": "simulator after seed 000 §4.1", "pretraining_data": []}
 
     def tasks(self) -> list[Task]:
