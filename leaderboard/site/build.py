@@ -354,8 +354,19 @@ def _plugins(run: Run) -> list[dict]:
             out.append({"kind": key[:-1], "label": without_local_paths(str(entry.get("display_name") or entry.get("label", ""))),
                         "package": identity.get("package", ""), "version": identity.get("version", ""),
                         "code": identity.get("code", ""), "digest": identity.get("digest", ""),
-                        "artefacts": sorted((str(k), without_local_paths(str(v)))
-                                            for k, v in (identity.get("artefacts") or {}).items())})
+                        "artefacts": sorted((k, without_local_paths(str(v)))
+                                            for k, v in _flat(identity.get("artefacts") or {}).items())})
+    return out
+
+
+def _flat(mapping: dict, prefix: str = "") -> dict[str, object]:
+    """``{"weights": {"sha256": …}}`` as ``{"weights.sha256": …}``: one line per resolved artefact."""
+    out: dict[str, object] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
     return out
 
 
