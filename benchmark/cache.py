@@ -1,7 +1,8 @@
 """Content-addressed embedding cache.
 
-Key = sha256(image bytes) + hash of the backbone's ``embedding_identity()``.
-Entries are ``.npy`` files (no pickling), written atomically via rename.
+An entry is found by the backbone's key (:func:`skinbench.identity.embedding_key`: its whole
+resolved identity, so other weights, code, preprocessing or precision never share entries) and
+the sha256 of the image file's bytes. Entries are ``.npy`` files (no pickling), written atomically.
 """
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write, atomic_write_json
-from .hashing import config_hash
 
 
 def default_cache_dir() -> Path:
@@ -23,10 +23,6 @@ class EmbeddingCache:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
         self.dir = self.root / "embeddings"
-
-    @staticmethod
-    def backbone_key(identity: dict) -> str:
-        return config_hash(identity, 24)
 
     def _path(self, backbone_key: str, image_digest: str) -> Path:
         return self.dir / backbone_key / image_digest[:2] / f"{image_digest}.npy"

@@ -1,19 +1,36 @@
-"""Where a torch backbone runs and at which precision.
+"""Where torch work runs, and at which precision.
 
-Device and precision are runtime choices: they change embeddings only at
-rounding level, so they are kept out of cache keys (see ``embedding_identity``).
+Device and precision are runtime parameters of a plugin (they change how fast a result
+comes), but the device type and precision actually used can change results, so every
+plugin reports them in ``artefacts()`` and they enter its identity.
 """
 from __future__ import annotations
 
 import contextlib
+from typing import Annotated, Literal
 
 import torch
+from pydantic import AfterValidator
 
 from .api import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def _known_device(name: str) -> str:
+    base, _, index = name.partition(":")
+    if base not in DEVICES or (index and (base != "cuda" or not index.isdigit())):
+        raise ValueError(f"device '{name}' is unknown; use one of {', '.join(DEVICES)} (or cuda:N)")
+    return name
+
+
+DeviceName = Annotated[str, AfterValidator(_known_device)]
+"""A ``device`` parameter: auto, cpu, cuda, cuda:N or mps (availability is checked when resolved)."""
+
+PrecisionName = Literal[PRECISIONS]
+"""A ``precision`` parameter: auto (bf16, else fp16, autocast on CUDA; fp32 elsewhere), fp32, fp16, bf16."""
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -49,8 +66,22 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     return _DTYPES.get(precision)
 
 
+def precision_name(dtype: torch.dtype | None) -> str:
+    """How a resolved precision is recorded in identities: float32, bfloat16 or float16."""
+    return str(dtype or torch.float32).removeprefix("torch.")
+
+
 def autocast(device: torch.device, dtype: torch.dtype | None):
     """Mixed precision on ``device`` when ``dtype`` is set, otherwise a no-op context."""
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy to ``device`` without blocking the host: from pinned memory, CUDA copies are asynchronous."""
+    if tensor.device == device:
+        return tensor
+    if device.type == "cuda" and not tensor.is_pinned():
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=device.type == "cuda")

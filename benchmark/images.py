@@ -4,12 +4,14 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+import torch
 from PIL import Image, UnidentifiedImageError
 
 from .api import DataError
 
-UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError)
-"""What PIL raises for a file that exists but is not a decodable image."""
+UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError)
+"""What PIL raises for a file that exists but is not a decodable image (or too large to decode safely)."""
 
 
 def load_rgb(path: str | Path) -> Image.Image:
@@ -21,6 +23,29 @@ def load_rgb(path: str | Path) -> Image.Image:
         raise DataError([f"{path}: image file is missing"]) from None
     except UNREADABLE as exc:
         raise DataError([f"{path}: image cannot be read ({exc.__class__.__name__}: {exc})"]) from None
+
+
+def load_uint8(path: str | Path) -> torch.Tensor:
+    """The image as a (3, H, W) uint8 tensor, decoded exactly as :func:`load_rgb` decodes it."""
+    return rgb_tensor(load_rgb(path))
+
+
+def rgb_tensor(image: Image.Image) -> torch.Tensor:
+    """A PIL image as a (3, H, W) uint8 tensor (the layout torch image ops expect)."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    return torch.from_numpy(np.array(rgb)).permute(2, 0, 1)
+
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+def jpeg_bytes(path: str | Path) -> torch.Tensor | None:
+    """The file's bytes as a 1-D uint8 tensor when it is a JPEG (for GPU decoding), else None."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DataError([f"{path}: image file is missing"]) from None
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8) if data.startswith(JPEG_MAGIC) else None
 
 
 def image_problem(path: str | Path) -> str | None:
@@ -42,5 +67,7 @@ def _image_problem(path: str, size: int, mtime_ns: int) -> str | None:
         return None
     except FileNotFoundError:
         return "image file is missing"
+    except Image.DecompressionBombError as exc:
+        return f"image is too large to decode safely ({exc}); downscale it"
     except UNREADABLE as exc:
         return f"image cannot be read ({exc.__class__.__name__})"

