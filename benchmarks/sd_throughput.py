@@ -1,11 +1,18 @@
 """Throughput of the sd-img2img augmenter against a bare diffusers call on the same work.
 
 Both sides use the same pipeline object, prompts, batch, steps, strength, guidance,
-generators and device; the augmenter additionally plans, hashes, trims prompts, saves PNGs
-and computes the quality metrics. Runs are interleaved and the median time is kept.
+per-image CPU generators and device; the augmenter additionally plans, hashes, trims prompts,
+computes the four quality metrics and saves PNGs and sidecars. Runs are interleaved and the
+median time is kept.
 
-    python benchmarks/sd_throughput.py                 # tiny random-init pipeline, CPU
+    python benchmarks/sd_throughput.py                 # tiny random-init pipeline, 32 px, CPU
+    python benchmarks/sd_throughput.py --resolution 64
+    python benchmarks/sd_throughput.py --full-size     # random-init SD v1.5 shapes, 512 px, batch 8 (a GPU)
     python benchmarks/sd_throughput.py --model /models/stable-diffusion-v1-5 --resolution 512 --device cuda
+
+``--full-size`` builds a pipeline with SD v1.5's exact shapes (860 M-parameter UNet, its VAE,
+a 12-layer CLIP text encoder) and random weights, which run as fast as the real ones: nothing is
+downloaded. Its defaults are the setting of issue 10 (32 images, batch 8, 30 steps, strength 0.3).
 
 The last line is ``ratio=<augmenter images/s ÷ bare images/s>`` (goal ≥ 0.9).
 """
@@ -24,33 +31,43 @@ import torch
 from PIL import Image
 
 from skinbench.api import Task
-from skinbench.quality import LpipsScorer
 from skinbench.plugins.augmenters import _stable_diffusion as sd
+from skinbench.plugins.augmenters._sd_prompts import truncate
 from skinbench.plugins.augmenters.sd_img2img import StableDiffusionImg2Img
+from skinbench.quality import LpipsScorer
+
+TINY = {"images": 16, "batch": 4, "resolution": 32, "steps": 12, "threads": 1, "repeats": 5}
+FULL_SIZE = {"images": 32, "batch": 8, "resolution": 512, "steps": 30, "threads": 0, "repeats": 3}
+"""Defaults of each setting; any option given on the command line wins. threads 0 keeps torch's default."""
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", help="pipeline folder or hub id; default: build the tiny test pipeline")
-    parser.add_argument("--images", type=int, default=16, help="real training images (one synthetic each)")
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--resolution", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--model", help="pipeline folder or hub id; default: build a random-init pipeline")
+    parser.add_argument("--full-size", action="store_true", help="random-init SD v1.5 shapes and issue 10's setting")
+    parser.add_argument("--images", type=int, help="real training images (one synthetic each)")
+    parser.add_argument("--batch", type=int)
+    parser.add_argument("--resolution", type=int)
+    parser.add_argument("--steps", type=int)
     parser.add_argument("--strength", type=float, default=0.3)
     parser.add_argument("--guidance", type=float, default=4.5)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 suits tiny tensors)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, help="torch CPU threads (1 suits tiny tensors; 0 = torch's default)")
+    parser.add_argument("--repeats", type=int)
     parser.add_argument("--no-lpips-stand-in", action="store_true",
                         help="without AlexNet weights, skip LPIPS instead of timing a random-trunk stand-in")
-    return parser.parse_args()
+    args = parser.parse_args()
+    for key, value in (FULL_SIZE if args.full_size else TINY).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
 
 
-def tiny_model(folder: Path) -> str:
+def random_init_model(folder: Path, full_size: bool) -> str:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from tiny_sd import build_tiny_sd
+    from tiny_sd import build_sd15_shaped, build_tiny_sd
 
-    return str(build_tiny_sd(folder))
+    return str((build_sd15_shaped if full_size else build_tiny_sd)(folder))
 
 
 def training_images(folder: Path, n: int) -> pd.DataFrame:
@@ -75,7 +92,7 @@ def time_bare(augmenter: StableDiffusionImg2Img, train: pd.DataFrame, args: argp
     """The same generation work as one augment() call, as plain pipeline calls."""
     jobs = augmenter.plan(train, "texture", 0)
     pipe = augmenter.pipeline()
-    prompts = [sd.truncate(pipe.tokenizer, jobs[0].prompt.positive), sd.truncate(pipe.tokenizer, jobs[0].prompt.negative)]
+    prompts = [truncate(pipe.tokenizer, jobs[0].prompt.positive), truncate(pipe.tokenizer, jobs[0].prompt.negative)]
     start = time.perf_counter()
     for first in range(0, len(jobs), args.batch):
         batch = jobs[first:first + args.batch]
@@ -86,24 +103,34 @@ def time_bare(augmenter: StableDiffusionImg2Img, train: pd.DataFrame, args: argp
     return time.perf_counter() - start
 
 
+def use_lpips_stand_in() -> str:
+    """Without AlexNet weights, time a random-trunk LPIPS (same network, same compute) instead of skipping it."""
+    stand_ins: dict[str, LpipsScorer] = {}
+
+    def scorer(net: str, device: str) -> LpipsScorer:
+        return stand_ins.setdefault(device, LpipsScorer(net, pretrained_trunk=False, device=device))
+
+    sd.lpips_scorer = scorer
+    return "random-trunk stand-in (AlexNet weights absent)"
+
+
 def main() -> None:
     args = parse_args()
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model = args.model or tiny_model(tmp / "model")
+        model = args.model or random_init_model(tmp / "model", args.full_size)
         train = training_images(tmp, args.images)
         params = {"model": model, "resolution": args.resolution, "steps": args.steps, "strength": args.strength,
                   "guidance_scale": args.guidance, "batch_size": args.batch, "device": args.device,
                   "policy": "per_image", "amount": 1, "progress": False}
         probe = StableDiffusionImg2Img(**params)
         lpips = "on"
-        if not sd.lpips_scorer("alex").available:
-            lpips = "off (no AlexNet weights)"
-            if not args.no_lpips_stand_in:  # same network and compute, random weights: times the metric's cost
-                stand_in = LpipsScorer("alex", pretrained_trunk=False)
-                sd.lpips_scorer = lambda net: stand_in
-                lpips = "random-trunk stand-in (AlexNet weights absent)"
+        if not LpipsScorer("alex").available:
+            lpips = "off (no AlexNet weights)" if args.no_lpips_stand_in else use_lpips_stand_in()
+            if args.no_lpips_stand_in:
+                params["lpips_net"] = None
         time_bare(probe, train, args)  # warm-up: load, first-call allocations
         time_augmenter(StableDiffusionImg2Img(**params), train, tmp / "warm")
         bare, ours = [], []
@@ -111,10 +138,12 @@ def main() -> None:
             bare.append(time_bare(probe, train, args))
             ours.append(time_augmenter(StableDiffusionImg2Img(**params), train, tmp / f"run{r}"))
         t_bare, t_ours = statistics.median(bare), statistics.median(ours)
-        print(f"device={probe.pipeline().device} images={len(train)} batch={args.batch} resolution={args.resolution} "
-              f"steps={args.steps} strength={args.strength} threads={args.threads} lpips={lpips}")
-        print(f"bare: {len(train) / t_bare:.2f} img/s (median {t_bare:.3f}s of {bare})")
-        print(f"augmenter: {len(train) / t_ours:.2f} img/s (median {t_ours:.3f}s of {ours})")
+        pipe = probe.pipeline()
+        print(f"device={pipe.device} dtype={pipe.unet.dtype} full_size={args.full_size} images={len(train)} "
+              f"batch={args.batch} resolution={args.resolution} steps={args.steps} strength={args.strength} "
+              f"threads={torch.get_num_threads()} lpips={lpips}")
+        print(f"bare: {len(train) / t_bare:.2f} img/s (median {t_bare:.3f}s of {[round(t, 3) for t in bare]})")
+        print(f"augmenter: {len(train) / t_ours:.2f} img/s (median {t_ours:.3f}s of {[round(t, 3) for t in ours]})")
         print(f"ratio={t_bare / t_ours:.3f}")
 
 

@@ -15,6 +15,7 @@ from transformers import CLIPTokenizer
 from skinbench.api import ConfigError, Task
 from skinbench.oversampling import synthetic_counts
 from skinbench.plugins.augmenters import _stable_diffusion as sd
+from skinbench.plugins.augmenters._sd_prompts import PromptBook
 from skinbench.plugins.augmenters.sd_img2img import StableDiffusionImg2Img
 from skinbench.plugins.augmenters.sd_inpaint import StableDiffusionInpaint, rectangle_mask
 from skinbench.plugins.augmenters.sd_text2img import StableDiffusionText2Img
@@ -136,15 +137,19 @@ def test_sources_are_training_images_and_keep_their_patient(model, train, tmp_pa
     assert not set(out["image"]) & set(train["image"])
 
 
-def test_thresholds_filter_from_cached_metrics(model, train, tmp_path):
+def test_thresholds_filter_on_the_logged_metrics_and_are_part_of_the_identity(model, train, tmp_path):
     task = task_of("texture", train)
     kept = StableDiffusionImg2Img(model=model, **TINY).augment(train, task, 0, tmp_path)
-    strict = StableDiffusionImg2Img(model=model, **TINY, min_ssim=1.5)
+    strict = StableDiffusionImg2Img(model=model, **TINY, min_ssim=0.99)
     filtered = strict.augment(train, task, 0, tmp_path)
-    assert strict.stats["pipeline_calls"] == 0  # same images, only the filter changed
+    assert strict.identity.digest != StableDiffusionImg2Img(model=model, **TINY).identity.digest
+    assert set(filtered["cache_key"]).isdisjoint(kept["cache_key"])  # new identity, new cache entries
     assert kept["kept"].all() and not filtered["kept"].any()
     assert filtered["qc_failed"].eq("min_ssim").all()
+    # the same seeds give the same images, hence the same metrics
     assert list(filtered["ssim"]) == list(kept["ssim"])
+    for a, b in zip(kept["image"], filtered["image"]):
+        np.testing.assert_array_equal(pixels(a), pixels(b))
 
 
 @pytest.mark.parametrize("cls", [StableDiffusionText2Img, StableDiffusionInpaint])
@@ -191,7 +196,7 @@ def test_each_policy_plans_the_expected_images_per_class(labels, policy, amount,
 # ---- prompts ---------------------------------------------------------------------------------
 
 def test_prompt_lookup_covers_classes_merged_labels_and_unknown_tasks(tmp_path):
-    book = sd.PromptBook.load(None)
+    book = PromptBook.load(None)
     assert "Low moisture; dehydrated" in book.prompt("moisture", -1.0).positive
     assert "High moisture; plump" in book.prompt("moisture", "1").positive
     binarised = book.prompt("moisture", 0, classes=[-1, 0]).positive  # the cosmetic reader merged 0 and 1
@@ -201,17 +206,30 @@ def test_prompt_lookup_covers_classes_merged_labels_and_unknown_tasks(tmp_path):
     assert "lesion type: melanoma" in generic.positive and generic.negative.startswith("face, eyes")
     custom = tmp_path / "p.yaml"
     custom.write_text("generic: {base: skin, descriptor: 'grade {label}'}\ntasks: {}\n")
-    assert sd.PromptBook.load(custom).prompt("texture", 2).positive == "skin, grade 2"
+    assert PromptBook.load(custom).prompt("texture", 2).positive == "skin, grade 2"
 
 
 def test_bad_configuration_is_reported_with_what_to_fix(tmp_path):
-    with pytest.raises(ConfigError, match="per_task.oiliness has unknown key"):
+    with pytest.raises(ConfigError, match=r"unknown key 'per_task.oiliness.sampler'"):
         StableDiffusionImg2Img(per_task={"oiliness": {"sampler": "x"}})
-    with pytest.raises(ConfigError, match="scheduler 'lms' is unknown"):
+    with pytest.raises(ConfigError, match=r"'scheduler': input should be 'euler_ancestral', .*got 'lms'"):
         StableDiffusionImg2Img(scheduler="lms")
     with pytest.raises(ConfigError, match="steps x strength"):
         StableDiffusionImg2Img(steps=[2, 3])
-    with pytest.raises(ValueError, match="unknown oversampling policy"):
+    with pytest.raises(ConfigError, match=r"'policy': input should be 'proportional', 'balance' or 'per_image'"):
         StableDiffusionImg2Img(policy="smote")
+    with pytest.raises(ConfigError, match=r"'steps'.*low > high"):
+        StableDiffusionImg2Img(steps=[36, 24])
+    with pytest.raises(ConfigError, match=r"'resolution': input should be a multiple of 8"):
+        StableDiffusionImg2Img(resolution=500)
+    with pytest.raises(ConfigError, match=r"specular_ranges.oiliness.-1 must be \[low, high\]"):
+        StableDiffusionImg2Img(specular_ranges={"oiliness": {-1: [0.5, 0.2]}})
     with pytest.raises(ConfigError, match="missing.yaml: file not found; expected a prompt file"):
         StableDiffusionImg2Img(prompts=str(tmp_path / "missing.yaml"))
+
+
+def test_a_single_value_fixes_a_range():
+    augmenter = StableDiffusionImg2Img(steps=30, strength=[0.3], guidance_scale=5)
+    assert (augmenter.config["steps"], augmenter.config["strength"]) == ([30, 30], [0.3, 0.3])
+    drawn = augmenter.draw_settings(augmenter.task_settings("texture"), seed=7)
+    assert (drawn["steps"], drawn["strength"], drawn["guidance_scale"]) == (30, 0.3, 5.0)

@@ -1,8 +1,11 @@
-"""A tiny random-init Stable Diffusion img2img pipeline saved to a folder, for offline tests.
+"""Random-init Stable Diffusion img2img pipelines saved to a folder, for offline tests and benchmarks.
 
-Component shapes follow diffusers' own img2img test (``get_dummy_components``); the
-tokenizer is a byte-level CLIP BPE with no merges, written here so nothing is downloaded.
-The pipeline generates 32-64 px images in tens of milliseconds on a CPU.
+``build_tiny_sd`` follows diffusers' own img2img test components (``get_dummy_components``)
+and generates 32-64 px images in tens of milliseconds on a CPU. ``build_sd15_shaped`` has
+Stable Diffusion v1.5's exact shapes (860 M-parameter UNet, its VAE and a 12-layer CLIP text
+encoder): random weights run exactly as fast as the real ones, so speed can be measured
+without downloading anything. Both use a byte-level CLIP BPE tokenizer with no merges,
+written here.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
 MAX_TOKENS = 77
+SD15_VOCAB = 49408
 
 
 def byte_symbols() -> list[str]:
@@ -36,7 +40,7 @@ def write_tokenizer(folder: Path) -> CLIPTokenizer:
 
 
 def build_tiny_sd(folder: str | Path, seed: int = 0) -> Path:
-    """Save a random-init img2img pipeline to ``folder`` and return the folder."""
+    """Save a tiny random-init img2img pipeline to ``folder`` and return the model folder."""
     folder = Path(folder)
     tokenizer = write_tokenizer(folder / "_tokenizer_src")
     torch.manual_seed(seed)
@@ -54,10 +58,33 @@ def build_tiny_sd(folder: str | Path, seed: int = 0) -> Path:
         layer_norm_eps=1e-5, num_attention_heads=4, num_hidden_layers=2, vocab_size=len(tokenizer),
         max_position_embeddings=MAX_TOKENS,
     ))
+    return _save(folder, unet, vae, text_encoder, tokenizer, PNDMScheduler(skip_prk_steps=True, steps_offset=1))
+
+
+def build_sd15_shaped(folder: str | Path, seed: int = 0) -> Path:
+    """Save a random-init pipeline with SD v1.5's shapes (``runwayml/stable-diffusion-v1-5`` configs)."""
+    folder = Path(folder)
+    tokenizer = write_tokenizer(folder / "_tokenizer_src")
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)  # the other defaults are v1.5's
+    vae = AutoencoderKL(
+        block_out_channels=[128, 256, 512, 512], layers_per_block=2, latent_channels=4, sample_size=512,
+        down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+    )
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=768, intermediate_size=3072,
+        num_attention_heads=12, num_hidden_layers=12, vocab_size=SD15_VOCAB, max_position_embeddings=MAX_TOKENS,
+        hidden_act="quick_gelu", projection_dim=768,
+    ))
+    scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
+                              steps_offset=1)
+    return _save(folder, unet, vae, text_encoder, tokenizer, scheduler)
+
+
+def _save(folder: Path, unet, vae, text_encoder, tokenizer, scheduler) -> Path:
     pipe = StableDiffusionImg2ImgPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-        scheduler=PNDMScheduler(skip_prk_steps=True, steps_offset=1), safety_checker=None, feature_extractor=None,
-        requires_safety_checker=False,
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
     pipe.save_pretrained(folder / "model")
     return folder / "model"

@@ -1,38 +1,48 @@
 """Stable Diffusion augmentation shared by ``sd-img2img``, ``sd-text2img`` and ``sd-inpaint``.
 
 The recipe is seed 000 section 4.2: per (task, class) bucket oversampling, prompts from an
-editable YAML file, per-task parameter ranges with jitter, per-task scheduler and optional
-CLAHE, and quality metrics logged for every image (thresholds optional). Every image has a
-seed derived from (run seed, source content, index) and is cached on disk under a key of
-source content, model identity, prompts and parameters, so a rerun calls no pipeline and a
-fully cached rerun does not even load the model.
+editable YAML file (:mod:`._sd_prompts`), per-task parameter ranges with jitter, per-task
+scheduler and optional CLAHE, and quality metrics logged for every image (thresholds optional,
+:mod:`skinbench.quality_control`). Images are cached (:mod:`._sd_cache`), so a rerun calls no pipeline.
+
+Speed: generated images stay tensors on the pipeline's device (``output_type="pt"``) and go
+to a background thread, which computes the four quality metrics there for the whole batch in
+one call, copies the results to the host and encodes the PNGs and sidecars while the host
+already runs the next batch. Randomness is per image: each image has a CPU ``torch.Generator``
+seeded by its image seed (CPU generators give the same numbers on every device), and
+everything random in a batch is drawn from those generators as one tensor moved to the device
+once per draw — img2img's source-latent noise (one batched VAE pass instead of diffusers'
+per-image loop), the initial noise, and, for the ancestral scheduler, its per-step noise
+(diffusers draws those itself, with the same generators).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 from collections import Counter
-from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
+import torch
 from PIL import Image, ImageOps
+from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
 from skinbench.api import Augmenter, ConfigError, Task
-from skinbench.atomic import atomic_write, atomic_write_json
-from skinbench.hashing import config_hash, file_digest
-from skinbench.images import load_rgb
+from skinbench.devices import DeviceName, PrecisionName, resolve_device, to_device
+from skinbench.hashing import file_digest
+from skinbench.identity import augmentation_key
+from skinbench.images import load_rgb, rgb_tensor
 from skinbench.oversampling import assign_sources, synthetic_counts
-from skinbench.quality import LpipsScorer, blur_ratio, specular_coverage, ssim
-from skinbench.suite import read_yaml_mapping
+from skinbench.quality import QUALITY_COLUMNS, LpipsScorer, quality_metrics, trunk_weights_file
+from skinbench.quality_control import QualityThresholds, qc_failures
+
+from ._params import OversamplingParams, bounds, value_or_range
+from ._sd_cache import BackgroundWriter, Job, entry_paths, image_seed, is_cached, model_identity, write_entry
+from ._sd_prompts import Prompt, PromptBook, label_key, truncate
 
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 SCHEDULERS = {
@@ -41,152 +51,60 @@ SCHEDULERS = {
     "ddim": "DDIMScheduler",
     "pndm": "PNDMScheduler",
 }
+SchedulerName = Literal[tuple(SCHEDULERS)]
 TASK_SETTINGS = ("strength", "guidance_scale", "steps", "scheduler", "clahe")
-QC_METRICS = ("lpips", "blur_ratio", "ssim", "specular_coverage")
+DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
-COMMON_PARAMS: dict[str, Any] = {
-    "model": DEFAULT_MODEL,         # local folder (loaded with local_files_only) or Hugging Face id
-    "revision": None,               # hub revision; part of the cache key for hub ids
-    "prompts": None,                # YAML prompt file; None = the shipped benchmark/prompts/cosmetic.yaml
-    "policy": "proportional",       # proportional | balance | per_image (skinbench.oversampling)
-    "amount": 0.8,                  # +80% per bucket (proportional) or images per real image (per_image)
-    "min_support": 5,               # balance: classes with fewer real samples are not topped up
-    "guidance_scale": [3.5, 5.5],   # ranges: each generation call draws a value (jitter)
-    "steps": [24, 36],
-    "scheduler": "euler_ancestral",
-    "clahe": False,                 # equalize the source (skimage equalize_adapthist) before generating
-    "per_task": {"oiliness": {"scheduler": "dpm_multistep", "clahe": True}},  # overrides by task name
-    "resolution": 512,
-    "batch_size": 1,                # >1 batches images; jitter is then drawn per batch (one call, one setting)
-    "device": "auto",
-    "dtype": "auto",                # auto = float16 on CUDA, float32 elsewhere
-    "attention_slicing": "auto",    # auto = on for Apple MPS, where memory is shared
-    "lpips_net": "alex",            # alex | vgg | squeeze | None (skip LPIPS)
-    "max_lpips": None,              # optional QC filters; an unset threshold keeps everything
-    "min_blur_ratio": None,
-    "max_blur_ratio": None,
-    "min_ssim": None,
-    "specular_ranges": {},          # {task: {class: [lo, hi]}} acceptable specular coverage
-    "progress": True,
-}
+Strength = value_or_range(Annotated[float, Field(gt=0, le=1)])
+Guidance = value_or_range(Annotated[float, Field(ge=0)])
+Steps = value_or_range(Annotated[int, Field(ge=1)])
 
 
-def label_key(value: Any) -> str:
-    """Label as prompt-file text: -1, -1.0 and "-1" are all "-1"."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return str(int(number)) if number.is_integer() else str(value)
+class TaskSettings(BaseModel):
+    """Generation settings one task overrides (``per_task: {oiliness: {scheduler: dpm_multistep}}``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    strength: Strength | None = None
+    guidance_scale: Guidance | None = None
+    steps: Steps | None = None
+    scheduler: SchedulerName | None = None
+    clahe: bool | None = None
 
 
-@dataclass(frozen=True)
-class Prompt:
-    positive: str
-    negative: str
+class StableDiffusionParams(QualityThresholds, OversamplingParams):
+    """Parameters of every SD augmenter; img2img and inpainting add ``strength``."""
 
-
-class PromptBook:
-    """Per-task base prompt, class descriptors, additions and negatives (see cosmetic.yaml)."""
-
-    def __init__(self, data: dict, origin: str):
-        self.origin = origin
-        self.digest = config_hash(data)
-        try:
-            self.negative_base = str(data.get("negative_base", ""))
-            self.generic = dict(data["generic"])
-            self.tasks = {str(k): dict(v) for k, v in (data.get("tasks") or {}).items()}
-            for entry in self.tasks.values():
-                for part in ("classes", "merged"):
-                    entry[part] = {label_key(k): str(v) for k, v in (entry.get(part) or {}).items()}
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ConfigError(f"prompt file {origin}: needs 'generic' and a 'tasks' mapping ({exc})") from None
-
-    @classmethod
-    def load(cls, path: str | Path | None) -> "PromptBook":
-        if path is None:
-            text = resources.files("skinbench").joinpath("prompts/cosmetic.yaml").read_text(encoding="utf-8")
-            return cls(yaml.safe_load(text), "skinbench/prompts/cosmetic.yaml")
-        return cls(read_yaml_mapping(path, "a prompt file: a mapping with 'generic' and 'tasks'"), str(path))
-
-    def prompt(self, task: str, label: Any, classes: list | None = None) -> Prompt:
-        """Known task: its class descriptor (the ``merged`` one when the dataset declares fewer
-        ``classes`` than the file lists), else its fallback. Unknown task: the generic template."""
-        key = label_key(label)
-        entry = self.tasks.get(task)
-        if entry is None:
-            entry = self.generic
-            descriptor = str(entry.get("descriptor", "{task}: {label}")).format(task=task.replace("_", " "), label=key)
-        else:
-            merged = classes is not None and len(set(map(label_key, classes))) < len(entry["classes"])
-            descriptor = ((merged and entry["merged"].get(key)) or entry["classes"].get(key) or entry.get("fallback")
-                          or f"{task.replace('_', ' ')}: {key}")
-        positive = ", ".join(p for p in (entry.get("base"), descriptor, entry.get("additions")) if p)
-        negative = ", ".join(p for p in (self.negative_base, entry.get("negative")) if p)
-        return Prompt(positive.strip(), negative.strip())
-
-
-@dataclass
-class Job:
-    """One synthetic image to produce (or find in the cache)."""
-
-    row: int                     # position of the source row in the training frame
-    source: str
-    source_digest: str
-    label: Any
-    index: int                   # how many earlier synthetic images came from this source in this run
-    image_seed: int
-    prompt: Prompt
-    batch: int = 0               # jobs of one planned batch share one pipeline call and its settings
-    settings: dict = field(default_factory=dict)
-    key: str = ""
-    used: Prompt | None = None   # the prompts after trimming to the tokenizer's limit
-
-
-def image_seed(run_seed: int, source_digest: str, index: int) -> int:
-    """Seed of one generated image: reproducible per run, distinct per source and repeat."""
-    raw = hashlib.sha256(f"{run_seed}:{source_digest}:{index}".encode()).digest()
-    return int.from_bytes(raw[:8], "big") & (2**63 - 1)
-
-
-def model_identity(model: str, revision: str | None) -> dict:
-    """What identifies the weights: a content fingerprint of a local folder, or the hub id and revision."""
-    path = Path(model).expanduser()
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-        return {"fingerprint": _folder_fingerprint(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files),
-                                                   str(path))}
-    return {"hub_id": model, "revision": revision or "main"}
-
-
-@lru_cache(maxsize=64)
-def _folder_fingerprint(files: tuple, root: str) -> str:
-    """Hash of each file's relative path, size, first and last MiB: cheap on multi-GB weights,
-    yet different for any re-trained or re-initialised checkpoint."""
-    h = hashlib.sha256()
-    for name, size, _mtime in files:
-        h.update(f"{Path(name).relative_to(root)}:{size}".encode())
-        with open(name, "rb") as fh:
-            h.update(fh.read(1 << 20))
-            if size > 2 << 20:
-                fh.seek(-(1 << 20), os.SEEK_END)
-                h.update(fh.read())
-    return h.hexdigest()[:24]
+    model: str = Field(DEFAULT_MODEL, description="local folder (loaded with local_files_only) or Hugging Face id")
+    revision: str | None = Field(None, description="hub revision; resolved to a commit, part of the identity")
+    prompts: str | None = Field(None, description="YAML prompt file; None = the shipped prompts/cosmetic.yaml")
+    guidance_scale: Guidance = Field([3.5, 5.5], description="a range: each generation call draws a value (jitter)")
+    steps: Steps = [24, 36]
+    scheduler: SchedulerName = "euler_ancestral"
+    clahe: bool = Field(False, description="equalize the source (skimage equalize_adapthist) before generating")
+    per_task: dict[str, TaskSettings] = Field({"oiliness": TaskSettings(scheduler="dpm_multistep", clahe=True)},
+                                              description="overrides by task name")
+    resolution: Annotated[int, Field(ge=8, multiple_of=8)] = 512
+    batch_size: Annotated[int, Field(ge=1)] = Field(1, description=">1 batches images; jitter is then drawn per "
+                                                                     "batch (one call, one setting)")
+    device: DeviceName = "auto"
+    dtype: PrecisionName = Field("auto", description="auto = float16 on CUDA, float32 elsewhere")
+    attention_slicing: Literal["auto"] | bool = Field("auto", description="auto = on for Apple MPS (shared memory)")
+    lpips_net: Literal["alex", "vgg", "squeeze"] | None = Field("alex", description="None skips LPIPS")
+    progress: bool = True
 
 
 @lru_cache(maxsize=1)
 def load_pipeline(class_name: str, model: str, revision: str | None, device: str, dtype: str, slicing: bool):
     """The diffusers pipeline, kept for the next task or cell (one at a time: they are large)."""
     import diffusers
-    import torch
-
     from diffusers.pipelines import pipeline_utils
 
     local = Path(model).expanduser().is_dir()
     # newer diffusers renamed torch_dtype to dtype (and warn on the old name)
     dtype_arg = "dtype" if hasattr(pipeline_utils, "_resolve_dtype") else "torch_dtype"
     pipe = getattr(diffusers, class_name).from_pretrained(
-        str(Path(model).expanduser()) if local else model, local_files_only=local, revision=revision,
+        str(Path(model).expanduser()) if local else model, local_files_only=local, revision=None if local else revision,
         safety_checker=None, requires_safety_checker=False, **{dtype_arg: getattr(torch, dtype)},
     )
     pipe = pipe.to(device)
@@ -197,15 +115,8 @@ def load_pipeline(class_name: str, model: str, revision: str | None, device: str
 
 
 @lru_cache(maxsize=4)
-def lpips_scorer(net: str) -> LpipsScorer:
-    return LpipsScorer(net)
-
-
-def truncate(tokenizer, text: str) -> str:
-    """Trim a prompt to what the text encoder sees (75 tokens for SD v1.5, plus start/end)."""
-    limit = tokenizer.model_max_length - 2
-    ids = tokenizer(text, add_special_tokens=False, truncation=True, max_length=limit + 1).input_ids
-    return text if len(ids) <= limit else tokenizer.decode(ids[:limit]).strip()
+def lpips_scorer(net: str, device: str) -> LpipsScorer:
+    return LpipsScorer(net, device=device)
 
 
 def clahe(image: Image.Image) -> Image.Image:
@@ -216,11 +127,33 @@ def clahe(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8))
 
 
+def per_image_noise(generators: list[torch.Generator], shape: tuple, dtype: torch.dtype,
+                    device: torch.device) -> torch.Tensor:
+    """One draw of ``shape`` (per image) from each image's CPU generator, moved to ``device`` as one tensor.
+
+    The numbers are those diffusers' ``randn_tensor`` draws from the same generators."""
+    return to_device(torch.cat([torch.randn(shape, generator=g, dtype=dtype) for g in generators]), device)
+
+
+@torch.no_grad()
+def source_latents(pipe, sources: list[Image.Image], generators: list[torch.Generator]) -> torch.Tensor:
+    """Scaled VAE latents of the sources in one batched encoder pass, each sampled from its posterior with
+    noise from its own generator: what diffusers' img2img computes with one encoder pass per image."""
+    pixels = pipe.image_processor.preprocess(sources).to(pipe.device, pipe.vae.dtype)
+    posterior = pipe.vae.encode(pixels).latent_dist
+    noise = per_image_noise(generators, (1, *posterior.mean.shape[1:]), posterior.mean.dtype, pixels.device)
+    return (posterior.mean + posterior.std * noise) * pipe.vae.config.scaling_factor
+
+
 class StableDiffusionAugmenter(Augmenter):
     """Base of the Stable Diffusion augmenters; subclasses choose the pipeline and its inputs."""
 
+    Params: ClassVar[type[StableDiffusionParams]] = StableDiffusionParams
     mode: ClassVar[str] = ""
     pipeline_class: ClassVar[str] = ""
+    transient = ("_pipeline",)
+    runtime_params = frozenset({"device", "dtype", "attention_slicing", "progress"})
+    """``batch_size`` is not among them: jitter is drawn per batch, so it changes the images."""
     meta = {
         "license": "Apache-2.0 (code); model weights under their own licence (SD v1.5: CreativeML OpenRAIL-M)",
         "citation": "Rombach et al. 2022, High-Resolution Image Synthesis with Latent Diffusion Models",
@@ -228,69 +161,54 @@ class StableDiffusionAugmenter(Augmenter):
 
     def __init__(self, **overrides: Any):
         super().__init__(**overrides)
-        self._check_config()
+        self._check_steps_and_strength()
         self.prompts = PromptBook.load(self.config["prompts"])
         self._pipeline = None
+        self._trimmed_prompts: dict[str, str] = {}
         self.stats = Counter()  # generated / cached / pipeline_calls, for the last augment() calls
 
     # ---- configuration -------------------------------------------------------------------
-    def _check_config(self) -> None:
-        cfg = self.config
-        for task, overrides in (cfg["per_task"] or {}).items():
-            unknown = sorted(set(overrides) - set(TASK_SETTINGS))
-            if unknown:
-                raise ConfigError(f"augmenter '{self.name}': per_task.{task} has unknown key(s) {unknown}; "
-                                  f"known: {', '.join(TASK_SETTINGS)}")
-        for task in ["", *(cfg["per_task"] or {})]:
+    def _check_steps_and_strength(self) -> None:
+        for task in ["", *self.config["per_task"]]:
             settings = self.task_settings(task)
-            where = f"per_task.{task}" if task else "parameters"
-            if settings["scheduler"] not in SCHEDULERS:
-                raise ConfigError(f"augmenter '{self.name}' {where}: scheduler '{settings['scheduler']}' is unknown; "
-                                  f"known: {', '.join(SCHEDULERS)}")
-            for name in ("strength", "guidance_scale", "steps"):
-                if name in settings:
-                    value_range(settings[name], f"augmenter '{self.name}' {where}: {name}")
-            if "strength" in settings and value_range(settings["strength"], "")[0] * value_range(settings["steps"], "")[0] < 1:
+            if "strength" in settings and bounds(settings["strength"])[0] * bounds(settings["steps"])[0] < 1:
+                where = f"per_task.{task}" if task else "parameters"
                 raise ConfigError(f"augmenter '{self.name}' {where}: steps x strength must be at least 1 "
                                   "(diffusers runs int(steps * strength) denoising steps)")
-        if cfg["resolution"] % 8:
-            raise ConfigError(f"augmenter '{self.name}': resolution {cfg['resolution']} must be a multiple of 8")
-        synthetic_counts([], cfg["policy"], cfg["amount"], cfg["min_support"])  # rejects an unknown policy early
 
     def task_settings(self, task: str) -> dict:
         """Generation settings for one task: the plugin's defaults, then its ``per_task`` overrides."""
         base = {k: self.config[k] for k in TASK_SETTINGS if k in self.config}
-        return {**base, **(self.config["per_task"] or {}).get(task, {})}
-
-    runtime_params = frozenset({"device", "progress", "attention_slicing"})
+        overrides = self.config["per_task"].get(task) or {}
+        return {**base, **{k: v for k, v in overrides.items() if v is not None}}
 
     def artefacts(self) -> dict[str, Any]:
-        """The model (folder fingerprint, or hub id and revision), the prompt file's content and the
-        dtype and device type in use: editing prompts or swapping weights makes new cells."""
-        device = str(self._device())
-        return {"model": model_identity(self.config["model"], self.config["revision"]),
-                "prompts_digest": self.prompts.digest, "dtype": self.dtype_name(device),
-                "device_type": device.split(":")[0]}
+        """The model (folder fingerprint, or hub id and commit), the prompt file's content, the dtype and
+        device type in use, the libraries that generate, and whether LPIPS has its trunk weights."""
+        import diffusers
 
-    def dtype_name(self, device: str) -> str:
-        names = {"auto": "float16" if device.startswith("cuda") else "float32", "fp16": "float16",
-                 "bf16": "bfloat16", "fp32": "float32"}
-        name = names.get(self.config["dtype"], self.config["dtype"])
-        if name not in ("float16", "bfloat16", "float32"):
-            raise ConfigError(f"augmenter '{self.name}': dtype '{self.config['dtype']}' is unknown; use auto, fp32, fp16 or bf16")
-        return name
+        device = self._device()
+        net = self.config["lpips_net"]
+        return {"model": model_identity(self.config["model"], self.config["revision"], f"augmenter '{self.name}'"),
+                "prompts_digest": self.prompts.digest, "dtype": self.dtype_name(device), "device_type": device.type,
+                "diffusers": diffusers.__version__, "torch": torch.__version__,
+                "lpips_trunk": None if net is None else trunk_weights_file(net).exists()}
+
+    def dtype_name(self, device: torch.device) -> str:
+        dtype = self.config["dtype"]
+        return DTYPES.get(dtype) or ("float16" if device.type == "cuda" else "float32")
+
+    def _device(self) -> torch.device:
+        return resolve_device(self.config["device"])
 
     # ---- the contract ----------------------------------------------------------------------
     def augment(self, train: pd.DataFrame, task: Task, seed: int, workdir: Path) -> pd.DataFrame:
         jobs = self.plan(train, task.name, seed, task.classes)
         folder = Path(workdir) / self.name
-        model_id = model_identity(self.config["model"], self.config["revision"])
-        dtype = self.dtype_name(str(self._device()))
         for job in jobs:
-            job.key = config_hash({"mode": self.mode, "model": model_id, "dtype": dtype, "source": job.source_digest,
-                                   "positive": job.prompt.positive, "negative": job.prompt.negative,
-                                   "resolution": self.config["resolution"], "seed": job.image_seed, **job.settings}, 32)
-        missing = [job for job in jobs if not self._cached(folder, job)]
+            job.key = augmentation_key(self, source=job.source_digest, seed=job.image_seed,
+                                       prompt=job.prompt.positive, negative=job.prompt.negative, **job.settings)
+        missing = [job for job in jobs if not is_cached(folder, job.key)]
         self.stats.update(cached=len(jobs) - len(missing))
         self._generate(missing, task.name, folder)
         return self._rows(train, jobs, task.name, seed, folder)
@@ -310,7 +228,7 @@ class StableDiffusionAugmenter(Augmenter):
                             self.prompts.prompt(task, labels[row], classes)))
             uses[digest] += 1
         settings = self.task_settings(task)
-        size = max(1, int(self.config["batch_size"]))
+        size = self.config["batch_size"]
         for start in range(0, len(jobs), size):
             drawn = self.draw_settings(settings, jobs[start].image_seed)
             for job in jobs[start:start + size]:
@@ -320,38 +238,24 @@ class StableDiffusionAugmenter(Augmenter):
     def draw_settings(self, settings: dict, seed: int) -> dict:
         """One value from each range (the per-image jitter; per batch when batching)."""
         rng = np.random.default_rng(seed)
-        lo, hi = value_range(settings["steps"], "steps")
-        drawn = {"guidance_scale": round(float(rng.uniform(*value_range(settings["guidance_scale"], "guidance_scale"))), 3),
+        lo, hi = bounds(settings["steps"])
+        drawn = {"guidance_scale": round(float(rng.uniform(*bounds(settings["guidance_scale"]))), 3),
                  "steps": int(rng.integers(int(lo), int(hi) + 1)), "scheduler": settings["scheduler"],
                  "clahe": bool(settings["clahe"])}
         if "strength" in settings:
-            drawn["strength"] = round(float(rng.uniform(*value_range(settings["strength"], "strength"))), 3)
+            drawn["strength"] = round(float(rng.uniform(*bounds(settings["strength"]))), 3)
         return drawn
 
-    # ---- cache -------------------------------------------------------------------------------
-    @staticmethod
-    def _paths(folder: Path, job: Job) -> tuple[Path, Path]:
-        base = folder / job.key[:2] / job.key
-        return base.with_suffix(".png"), base.with_suffix(".json")
-
-    def _cached(self, folder: Path, job: Job) -> bool:
-        png, meta = self._paths(folder, job)
-        return png.exists() and meta.exists()
-
     # ---- generation --------------------------------------------------------------------------
-    def _device(self):
-        from skinbench.devices import resolve_device
-
-        return resolve_device(self.config["device"])
-
     def pipeline(self):
         """Loaded on first use only, so a fully cached run never touches the model."""
         if self._pipeline is None:
-            device = str(self._device())
+            device = self._device()
             slicing = self.config["attention_slicing"]
-            slicing = device.startswith("mps") if slicing == "auto" else bool(slicing)
-            self._pipeline = load_pipeline(self.pipeline_class, self.config["model"], self.config["revision"],
-                                           device, self.dtype_name(device), slicing)
+            slicing = device.type == "mps" if slicing == "auto" else bool(slicing)
+            self._pipeline = load_pipeline(self.pipeline_class, self.config["model"],
+                                           self.identity.artefacts["model"].get("revision"), str(device),
+                                           self.dtype_name(device), slicing)
         return self._pipeline
 
     def _generate(self, jobs: list[Job], task: str, folder: Path) -> None:
@@ -360,37 +264,47 @@ class StableDiffusionAugmenter(Augmenter):
         batches: dict[int, list[Job]] = {}
         for job in jobs:
             batches.setdefault(job.batch, []).append(job)
-        bar = tqdm(total=len(jobs), desc=f"{self.name} {task}", unit="img", disable=not self.config["progress"], leave=False)
-        for batch in batches.values():
-            self._store(folder, batch, self.generate_batch(batch), task)
-            bar.update(len(batch))
+        bar = tqdm(total=len(jobs), desc=f"{self.name} {task}", unit="img", disable=not self.config["progress"],
+                   leave=False)
+        with BackgroundWriter() as writer:
+            for batch in batches.values():
+                references = [self.reference_image(job) for job in batch]
+                sources = [clahe(r) if job.settings["clahe"] else r for job, r in zip(batch, references)]
+                self._store(writer, folder, batch, self.generate_batch(batch, sources), references, task)
+                bar.update(len(batch))
         bar.close()
 
-    def generate_batch(self, batch: list[Job]) -> list[Image.Image]:
-        """One pipeline call for jobs sharing settings; each image has its own generator."""
-        import torch
-
+    def generate_batch(self, batch: list[Job], sources: list[Image.Image]) -> torch.Tensor:
+        """One pipeline call for jobs sharing settings: (B, 3, H, W) images in [0, 1] on the pipeline's device."""
         pipe = self.pipeline()
         settings = batch[0].settings
         self._set_scheduler(pipe, settings["scheduler"])
-        sources = [self.source_image(job) for job in batch]
         generators = [torch.Generator("cpu").manual_seed(job.image_seed) for job in batch]
         for job in batch:
-            job.used = Prompt(truncate(pipe.tokenizer, job.prompt.positive), truncate(pipe.tokenizer, job.prompt.negative))
+            job.used = Prompt(self._trimmed(pipe.tokenizer, job.prompt.positive),
+                              self._trimmed(pipe.tokenizer, job.prompt.negative))
         self.stats.update(pipeline_calls=1, generated=len(batch))
         return pipe(prompt=[job.used.positive for job in batch], negative_prompt=[job.used.negative for job in batch],
                     guidance_scale=settings["guidance_scale"], num_inference_steps=settings["steps"],
-                    generator=generators, output_type="pil", **self.mode_inputs(batch, sources)).images
+                    generator=generators, output_type="pt",
+                    **self.mode_inputs(pipe, batch, sources, generators)).images
 
-    def mode_inputs(self, batch: list[Job], sources: list[Image.Image]) -> dict:
-        """Pipeline arguments particular to the mode (source image, mask, size)."""
+    def _trimmed(self, tokenizer, text: str) -> str:
+        """:func:`truncate`, once per distinct prompt (a bucket's images share theirs)."""
+        if text not in self._trimmed_prompts:
+            self._trimmed_prompts[text] = truncate(tokenizer, text)
+        return self._trimmed_prompts[text]
+
+    def mode_inputs(self, pipe, batch: list[Job], sources: list[Image.Image],
+                    generators: list[torch.Generator]) -> dict:
+        """Pipeline arguments particular to the mode (source image or latents, mask, size)."""
         raise NotImplementedError
 
-    def source_image(self, job: Job) -> Image.Image:
-        """The source, centre-cropped and resized to the square working resolution (CLAHE if set)."""
+    def reference_image(self, job: Job) -> Image.Image:
+        """The source, centre-cropped and resized to the square working resolution: what generated
+        images are compared with, and (after CLAHE when set) the pipeline's input."""
         side = self.config["resolution"]
-        image = ImageOps.fit(load_rgb(job.source), (side, side), Image.Resampling.BICUBIC)
-        return clahe(image) if job.settings["clahe"] else image
+        return ImageOps.fit(load_rgb(job.source), (side, side), Image.Resampling.BICUBIC)
 
     @staticmethod
     def _set_scheduler(pipe, name: str) -> None:
@@ -399,45 +313,38 @@ class StableDiffusionAugmenter(Augmenter):
         if type(pipe.scheduler).__name__ != SCHEDULERS[name]:
             pipe.scheduler = getattr(diffusers, SCHEDULERS[name]).from_config(pipe.scheduler.config)
 
-    def _store(self, folder: Path, batch: list[Job], images: list[Image.Image], task: str) -> None:
-        """Write each image and its metrics (computed once, so reruns need no model at all)."""
-        side = self.config["resolution"]
-        reals = [np.asarray(ImageOps.fit(load_rgb(job.source), (side, side), Image.Resampling.BICUBIC)) for job in batch]
-        fakes = [np.asarray(im.convert("RGB").resize((side, side), Image.Resampling.BICUBIC)) for im in images]
+    def _store(self, writer: BackgroundWriter, folder: Path, batch: list[Job], images: torch.Tensor,
+               references: list[Image.Image], task: str) -> None:
+        """Hand the batch to a writer thread: the host goes on to the next batch at once."""
+        writer.submit(self._check_and_write, folder, batch, images, references, task)
+
+    @torch.inference_mode()
+    def _check_and_write(self, folder: Path, batch: list[Job], images: torch.Tensor, references: list[Image.Image],
+                         task: str) -> None:
+        """The four quality metrics of the batch in one call on the images' device, then each image's PNG
+        and sidecar (computed once, so reruns and threshold changes need no model)."""
+        pixels = (images.float() * 255).round_()  # the uint8 values diffusers' PIL output would hold
+        reals = to_device(torch.stack([rgb_tensor(r) for r in references]), pixels.device)
         net = self.config["lpips_net"]
-        distances = lpips_scorer(net).batch(fakes, reals) if net else [math.nan] * len(batch)
-        for job, image, fake, real, distance in zip(batch, images, fakes, reals, distances):
-            png, meta = self._paths(folder, job)
-            metrics = {"lpips": distance, "blur_ratio": blur_ratio(fake, real), "ssim": ssim(fake, real),
-                       "specular_coverage": specular_coverage(fake)}
-            atomic_write(png, lambda fh, image=image: image.save(fh, format="PNG"))
-            atomic_write_json(meta, {"task": task, "source": job.source, "settings": job.settings,
-                                     "prompt_used": job.used.positive, "negative_prompt_used": job.used.negative,
-                                     **metrics}, indent=None)
+        metrics = quality_metrics(pixels, reals, lpips_scorer(net, str(pixels.device)) if net else None).cpu()
+        host = pixels.to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+        for job, image, values in zip(batch, host, metrics.tolist()):
+            write_entry(folder, job.key, image, {
+                "task": task, "source": job.source, "settings": job.settings, "prompt_used": job.used.positive,
+                "negative_prompt_used": job.used.negative, **dict(zip(QUALITY_COLUMNS, values))})
 
     # ---- quality control and provenance --------------------------------------------------------
-    def qc_failures(self, metrics: dict, task: str, label: Any) -> list[str]:
-        """Names of the thresholds an image misses; a NaN metric (not computable) misses none."""
-        cfg = self.config
-        checks = [("max_lpips", metrics["lpips"], lambda v, t: v <= t),
-                  ("min_blur_ratio", metrics["blur_ratio"], lambda v, t: v >= t),
-                  ("max_blur_ratio", metrics["blur_ratio"], lambda v, t: v <= t),
-                  ("min_ssim", metrics["ssim"], lambda v, t: v >= t)]
-        failed = [name for name, value, ok in checks
-                  if cfg[name] is not None and not _isnan(value) and not ok(value, cfg[name])]
-        ranges = {label_key(k): v for k, v in (cfg["specular_ranges"] or {}).get(task, {}).items()}
-        bounds = ranges.get(label_key(label))
-        if bounds is not None and not bounds[0] <= metrics["specular_coverage"] <= bounds[1]:
-            failed.append("specular_range")
-        return failed
+    def specular_range(self, task: str, label: Any) -> list[float] | None:
+        ranges = {label_key(k): v for k, v in (self.config["specular_ranges"] or {}).get(task, {}).items()}
+        return ranges.get(label_key(label))
 
     def _rows(self, train: pd.DataFrame, jobs: list[Job], task: str, seed: int, folder: Path) -> pd.DataFrame:
         records = []
         for job in jobs:
-            png, meta = self._paths(folder, job)
+            png, meta = entry_paths(folder, job.key)
             stored = json.loads(meta.read_text())
-            metrics = {k: _float(stored[k]) for k in QC_METRICS}
-            failed = self.qc_failures(metrics, task, job.label)
+            metrics = {k: _float(stored[k]) for k in QUALITY_COLUMNS}
+            failed = qc_failures(self.config, metrics, self.specular_range(task, job.label))
             records.append({
                 **train.iloc[job.row].to_dict(),
                 "image": str(png), "source": job.source, "synthetic": True, "group": train["group"].iloc[job.row],
@@ -455,22 +362,5 @@ class StableDiffusionAugmenter(Augmenter):
         return pd.DataFrame.from_records(records)
 
 
-def value_range(value: Any, what: str) -> tuple[float, float]:
-    """A ``[lo, hi]`` parameter (a single number means a fixed value)."""
-    if isinstance(value, (int, float)):
-        return float(value), float(value)
-    try:
-        lo, hi = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{what} must be a number or a [low, high] pair, got {value!r}") from None
-    if lo > hi:
-        raise ConfigError(f"{what} range {value!r} has low > high")
-    return lo, hi
-
-
 def _float(value: Any) -> float:
     return math.nan if value is None else float(value)
-
-
-def _isnan(value: float) -> bool:
-    return isinstance(value, float) and math.isnan(value)

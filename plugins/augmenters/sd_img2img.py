@@ -8,15 +8,22 @@ kept. Usage in a suite::
       - name: sd-img2img
         params: {model: /models/stable-diffusion-v1-5, policy: proportional, amount: 0.8}
 
-Parameters, prompt file format and caching: see ``_stable_diffusion.py`` and
+Parameters: ``StableDiffusionParams`` in ``_stable_diffusion.py``; prompt file format:
 ``benchmark/prompts/cosmetic.yaml``.
 """
 from __future__ import annotations
 
 from PIL import Image
+from pydantic import Field
 
 from skinbench.hookspecs import hookimpl
-from skinbench.plugins.augmenters._stable_diffusion import COMMON_PARAMS, Job, StableDiffusionAugmenter
+from skinbench.plugins.augmenters._sd_cache import Job
+from skinbench.plugins.augmenters._stable_diffusion import (
+    StableDiffusionAugmenter,
+    StableDiffusionParams,
+    Strength,
+    source_latents,
+)
 
 
 class StableDiffusionImg2Img(StableDiffusionAugmenter):
@@ -25,10 +32,13 @@ class StableDiffusionImg2Img(StableDiffusionAugmenter):
     name = "sd-img2img"
     mode = "img2img"
     pipeline_class = "StableDiffusionImg2ImgPipeline"
-    params = {**COMMON_PARAMS, "strength": [0.20, 0.35]}
 
-    def mode_inputs(self, batch: list[Job], sources: list[Image.Image]) -> dict:
-        return {"image": sources, "strength": batch[0].settings["strength"]}
+    class Params(StableDiffusionParams):
+        strength: Strength = Field([0.20, 0.35], description="how far each source is noised (a range: jitter)")
+
+    def mode_inputs(self, pipe, batch: list[Job], sources: list[Image.Image], generators) -> dict:
+        # latents as `image`: diffusers skips its own (per-image) VAE encoding and adds the noise
+        return {"image": source_latents(pipe, sources, generators), "strength": batch[0].settings["strength"]}
 
 
 @hookimpl

@@ -6,11 +6,15 @@ the class prompt; the rest of the image is kept. Works with inpainting checkpoin
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 from PIL import Image
+from pydantic import Field
 
 from skinbench.hookspecs import hookimpl
-from skinbench.plugins.augmenters._stable_diffusion import COMMON_PARAMS, Job, StableDiffusionAugmenter
+from skinbench.plugins.augmenters._sd_cache import Job
+from skinbench.plugins.augmenters._stable_diffusion import StableDiffusionAugmenter, StableDiffusionParams, Strength
 
 
 def rectangle_mask(side: int, fraction: float, seed: int) -> Image.Image:
@@ -29,12 +33,16 @@ class StableDiffusionInpaint(StableDiffusionAugmenter):
     name = "sd-inpaint"
     mode = "inpaint"
     pipeline_class = "StableDiffusionInpaintPipeline"
-    params = {**COMMON_PARAMS, "strength": [0.8, 1.0], "mask_fraction": 0.25}
+
+    class Params(StableDiffusionParams):
+        strength: Strength = [0.8, 1.0]
+        mask_fraction: Annotated[float, Field(gt=0, le=1)] = Field(0.25, description="share of the image repainted")
 
     def draw_settings(self, settings: dict, seed: int) -> dict:
         return {**super().draw_settings(settings, seed), "mask_fraction": float(self.config["mask_fraction"])}
 
-    def mode_inputs(self, batch: list[Job], sources: list[Image.Image]) -> dict:
+    def mode_inputs(self, pipe, batch: list[Job], sources: list[Image.Image], generators) -> dict:
+        # diffusers draws the noise (and encodes each masked image) from the per-image generators itself
         side = self.config["resolution"]
         masks = [rectangle_mask(side, job.settings["mask_fraction"], job.image_seed) for job in batch]
         return {"image": sources, "mask_image": masks, "strength": batch[0].settings["strength"],

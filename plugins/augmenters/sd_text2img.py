@@ -8,7 +8,8 @@ from __future__ import annotations
 from PIL import Image
 
 from skinbench.hookspecs import hookimpl
-from skinbench.plugins.augmenters._stable_diffusion import COMMON_PARAMS, Job, StableDiffusionAugmenter
+from skinbench.plugins.augmenters._sd_cache import Job
+from skinbench.plugins.augmenters._stable_diffusion import StableDiffusionAugmenter, StableDiffusionParams
 
 
 class StableDiffusionText2Img(StableDiffusionAugmenter):
@@ -17,9 +18,11 @@ class StableDiffusionText2Img(StableDiffusionAugmenter):
     name = "sd-text2img"
     mode = "text2img"
     pipeline_class = "StableDiffusionPipeline"
-    params = dict(COMMON_PARAMS)
 
-    def mode_inputs(self, batch: list[Job], sources: list[Image.Image]) -> dict:
+    class Params(StableDiffusionParams):
+        pass
+
+    def mode_inputs(self, pipe, batch: list[Job], sources: list[Image.Image], generators) -> dict:
         side = self.config["resolution"]
         return {"height": side, "width": side}
 
