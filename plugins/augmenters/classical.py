@@ -1,34 +1,63 @@
 """Classical photometric and geometric oversampling (flips, rotations, crops, colour jitter)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
+from pydantic import Field
 from torchvision.transforms import v2
 
 from skinbench.api import Augmenter, Task
 from skinbench.atomic import atomic_write
-from skinbench.hashing import config_hash, file_digest
+from skinbench.hashing import file_digest
 from skinbench.hookspecs import hookimpl
+from skinbench.identity import augmentation_key
 from skinbench.images import load_rgb
 from skinbench.oversampling import assign_sources, synthetic_counts
 
+from ._params import OversamplingParams, pair_of
+
+
+def rotation_padding(height: int, width: int) -> tuple[int, int]:
+    """(left/right, top/bottom) reflect padding that keeps a centre crop of the original size inside the
+    image after any rotation: the crop's corners stay within half its diagonal of the centre."""
+    diagonal = math.hypot(height, width)
+    return math.ceil((diagonal - width) / 2) + 1, math.ceil((diagonal - height) / 2) + 1
+
 
 class ClassicalAugmenter(Augmenter):
-    """Oversamples each (task, class) bucket with torchvision transforms; +80% by default (seed 000 §4.2)."""
+    """Oversamples each (task, class) bucket with torchvision transforms; +80% by default (seed 000 §4.2).
+
+    Rotations turn a reflect-padded copy and crop the original size back out of it, so corners hold
+    mirrored skin instead of black wedges."""
 
     name = "classical"
-    params = {"policy": "proportional", "amount": 0.8, "min_support": 5, "rotation": 20, "crop_scale": [0.8, 1.0],
-              "brightness": 0.15, "contrast": 0.15, "saturation": 0.1, "hue": 0.02}
+
+    class Params(OversamplingParams):
+        rotation: Annotated[float, Field(ge=0, le=180)] = Field(20.0, description="up to +/- this many degrees")
+        crop_scale: pair_of(Annotated[float, Field(gt=0, le=1)]) = Field(
+            [0.8, 1.0], description="RandomResizedCrop area range, as a share of the image")
+        brightness: Annotated[float, Field(ge=0)] = 0.15
+        contrast: Annotated[float, Field(ge=0)] = 0.15
+        saturation: Annotated[float, Field(ge=0)] = 0.1
+        hue: Annotated[float, Field(ge=0, le=0.5)] = 0.02
+
+    runtime_params = frozenset()
     meta = {"license": "Apache-2.0"}
 
     def transform(self, size: tuple[int, int]) -> v2.Compose:
+        """The random transform for an image of ``size`` (height, width); its output has the same size."""
         c = self.config
         return v2.Compose([
             v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(),
+            v2.Pad(rotation_padding(*size), padding_mode="reflect"),
             v2.RandomRotation(c["rotation"]),
+            v2.CenterCrop(size),
             v2.RandomResizedCrop(size, scale=tuple(c["crop_scale"]), antialias=True),
             v2.ColorJitter(c["brightness"], c["contrast"], c["saturation"], c["hue"]),
         ])
@@ -43,8 +72,7 @@ class ClassicalAugmenter(Augmenter):
         rows = []
         for index, row_i in enumerate(sources):
             row = train.iloc[row_i]
-            key = config_hash({"source": file_digest(row["image"]), "augmenter": self.identity.digest,
-                               "seed": seed, "index": index})
+            key = augmentation_key(self, source=file_digest(row["image"]), seed=seed, index=index)
             target = folder / f"{key}.png"
             if not target.exists():
                 self.render(row["image"], target, key)
@@ -55,7 +83,7 @@ class ClassicalAugmenter(Augmenter):
         image = load_rgb(source)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(key[:8], 16))  # the same (source, params, seed, index) -> the same image
-            out = self.transform((image.height, image.width))(image)
+            out: Image.Image = self.transform((image.height, image.width))(image)
         atomic_write(target, lambda fh: out.save(fh, format="PNG"))
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from skinbench.api import Augmenter, Task
+from skinbench.api import Augmenter, PluginParams, Task
 from skinbench.hookspecs import hookimpl
 
 
@@ -13,7 +13,11 @@ class NoAugmenter(Augmenter):
     """Real images only (the thesis's 'R' regime)."""
 
     name = "none"
-    params = {}
+
+    class Params(PluginParams):
+        """No parameters: any given is an error."""
+
+    runtime_params = frozenset()
     meta = {"license": "Apache-2.0"}
 
     def augment(self, train: pd.DataFrame, task: Task, seed: int, workdir: Path) -> pd.DataFrame:
