@@ -26,6 +26,7 @@ from skinbench.store import DUMMY_HEADS
 from skinbench.suite import load_suite
 
 pytest_plugins = ["site_fixtures"]  # the published_run fixture
+pytestmark = pytest.mark.slow  # one tiny run and its publish, shared by the session: about 25 s on 2 cores
 LINK = re.compile(r'(?:href|src)="([^"]+)"')
 
 
@@ -187,7 +188,6 @@ def test_publish_never_replaces_a_foreign_folder(published_run, tmp_path):
     assert [p.name for p in foreign.iterdir()] == ["thesis.tex"]
 
 
-@pytest.mark.slow  # one more publish: about 10 s on the shared 2-core machine
 def test_cli_publish_replaces_a_site_it_wrote_and_reports_bad_input(published_run, tmp_path, capsys):
     site = tmp_path / "site"
     shutil.copytree(published_run.site, site)
