@@ -1,4 +1,4 @@
-"""The torch-trained heads (mlp, finetune) and the shared calibration functions."""
+"""The torch-trained heads (mlp, finetune), their typed parameters, and the shared calibration functions."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,14 @@ import torch
 from PIL import Image
 
 from skinbench.api import Backbone, ConfigError, Part, PluginError
-from skinbench.calibration import apply_threshold, fit_temperature, macro_f1, tune_binary_threshold
+from skinbench.calibration import (
+    DecisionRule,
+    apply_threshold,
+    fit_temperature,
+    macro_f1,
+    softmax,
+    tune_binary_threshold,
+)
 from skinbench.plugins.backbones._torch_base import PooledFeatures
 from skinbench.plugins.heads.finetune import minority_sampler, trainable_tail
 from skinbench.registry import load_catalogue
@@ -70,9 +77,53 @@ def test_mlp_keeps_k_columns_when_a_class_is_missing_from_train_and_val():
     np.testing.assert_allclose(prediction.proba.sum(axis=1), 1.0, rtol=1e-6)
 
 
-def test_mlp_rejects_an_unknown_class_weight():
-    with pytest.raises(ConfigError, match="class_weight"):
-        make_head("mlp", class_weight="inverse")
+def test_mlp_gives_the_same_bits_whatever_the_callers_torch_threads():
+    train, val, test = blobs(30, 3, seed=0), blobs(6, 3, seed=1), blobs(10, 3, seed=2)
+
+    def proba(threads: int) -> np.ndarray:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            head = make_head("mlp", device="cpu", epochs=4)
+            head.fit(train, val, n_classes=3, seed=1)
+            assert torch.get_num_threads() == threads  # the caller's setting is restored
+            return head.predict(test).proba
+        finally:
+            torch.set_num_threads(previous)
+
+    np.testing.assert_array_equal(proba(2), proba(1))
+
+
+def test_mlp_temperature_is_fitted_on_validation_and_keeps_the_decisions():
+    train, val, test = blobs(30, 3, seed=0), blobs(8, 3, seed=1), blobs(10, 3, seed=2)
+    plain = make_head("mlp", device="cpu", epochs=5)
+    tempered = make_head("mlp", device="cpu", epochs=5, temperature=True)
+    plain.fit(train, val, n_classes=3, seed=0)
+    tempered.fit(train, val, n_classes=3, seed=0)
+    val_logits = tempered._logits(tempered._inputs(val.x))
+    assert plain.decision.temperature == 1.0
+    assert tempered.decision.temperature == pytest.approx(fit_temperature(val_logits, val.y))
+    assert tempered.decision.temperature != pytest.approx(1.0, abs=0.05)
+    np.testing.assert_array_equal(tempered.predict(test).labels, plain.predict(test).labels)
+    assert not np.allclose(tempered.predict(test).proba, plain.predict(test).proba)
+
+
+def test_mlp_batch_size_is_part_of_the_identity_and_device_is_not():
+    default = make_head("mlp")
+    assert make_head("mlp", batch_size=32).identity.digest != default.identity.digest
+    assert make_head("mlp", device="cpu").identity.params == default.identity.params
+    assert make_head("mlp", device="cpu").identity.artefacts["device_type"] == "cpu"
+
+
+@pytest.mark.parametrize("head, params, key", [
+    ("mlp", {"class_weight": "inverse"}, "class_weight"), ("mlp", {"batch_size": 0}, "batch_size"),
+    ("mlp", {"dropout": 1.0}, "dropout"), ("mlp", {"device": "gpu"}, "device"), ("mlp", {"epochs": "50"}, "epochs"),
+    ("finetune", {"crop_scale": [1.0, 0.5]}, "crop_scale"), ("finetune", {"precision": "fp8"}, "precision"),
+    ("finetune", {"minority_fraction": 1.5}, "minority_fraction"), ("finetune", {"patience": 0}, "patience"),
+])
+def test_torch_heads_name_the_bad_key(head, params, key):
+    with pytest.raises(ConfigError, match=f"head '{head}': '{key}'"):
+        make_head(head, **params)
 
 
 # ----------------------------------------------------------- calibration
@@ -94,6 +145,27 @@ def test_temperature_sharpens_under_confident_logits():
     y = np.repeat([0, 1], 50)
     logits = 0.2 * np.eye(2)[y]  # always right, barely confident
     assert fit_temperature(logits, y) < 1.0
+
+
+def test_temperature_ignores_classes_the_head_cannot_predict():
+    """-inf logits (a class absent from training) keep probability 0 and their rows are left out of the fit."""
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, size=200)
+    logits = 8.0 * np.eye(2)[np.where(rng.random(200) < 0.8, y, 1 - y)]
+    with_absent = np.concatenate([logits, np.full((200, 1), -np.inf)], axis=1)
+    temperature = fit_temperature(logits, y)
+    assert fit_temperature(with_absent, y) == pytest.approx(temperature)
+    two_rows_of_the_absent_class = np.concatenate([with_absent, with_absent[:2]]), np.concatenate([y, [2, 2]])
+    assert fit_temperature(*two_rows_of_the_absent_class) == pytest.approx(temperature)
+    assert (softmax(with_absent, temperature)[:, 2] == 0).all()
+
+
+def test_decision_rule_without_validation_is_softmax_and_argmax():
+    rule = DecisionRule.fit(np.zeros((0, 2)), np.zeros(0, np.int64), temperature=True, threshold=True)
+    assert rule == DecisionRule(temperature=1.0, threshold=None)
+    prediction = rule.predict(np.array([[0.0, 1.0], [2.0, 0.0]]))
+    np.testing.assert_allclose(prediction.proba, softmax(np.array([[0.0, 1.0], [2.0, 0.0]])))
+    np.testing.assert_array_equal(prediction.labels, [1, 0])
 
 
 def test_threshold_tuning_finds_the_gap_between_classes():
@@ -172,7 +244,7 @@ def test_finetune_runs_end_to_end_and_learns_colours(colour_parts):
     assert prediction.proba.shape == (12, 2)
     assert np.all((prediction.proba >= 0) & (prediction.proba <= 1))
     np.testing.assert_allclose(prediction.proba.sum(axis=1), 1.0, rtol=1e-6)
-    assert 0.2 <= head.threshold <= 0.8 and head.temperature > 0
+    assert 0.2 <= head.decision.threshold <= 0.8 and head.decision.temperature > 0
     assert (prediction.labels == colour_parts["test"].y).mean() >= 0.75  # chance is 0.5
     for name, before in original.items():  # the runner's backbone is untouched
         torch.testing.assert_close(backbone.torch_module().get_parameter(name), before, rtol=0, atol=0)

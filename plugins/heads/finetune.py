@@ -8,22 +8,39 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import Annotated
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+)
 from torch import nn
 from torch.utils.data import DataLoader, WeightedRandomSampler
 from torchvision import transforms
 from tqdm.auto import tqdm
 
-from skinbench.api import ConfigError, Head, Part, PluginError, Prediction
-from skinbench.calibration import apply_threshold, fit_temperature, macro_f1, softmax, tune_binary_threshold
-from skinbench.devices import autocast, resolve_device, resolve_precision
+from skinbench.api import ConfigError, Head, Part, PluginError, PluginParams, Prediction
+from skinbench.calibration import DecisionRule, macro_f1
+from skinbench.devices import DeviceName, PrecisionName, autocast, precision_name, resolve_device, resolve_precision
 from skinbench.hookspecs import hookimpl
 from skinbench.images import load_rgb
 from skinbench.plugins.backbones._torch_base import Preprocess
-from skinbench.plugins.heads._torch_utils import balanced_class_weights, grad_scaler, seeded_generator
+from skinbench.plugins.heads._torch_utils import (
+    BestWeights,
+    balanced_class_weights,
+    grad_scaler,
+    seeded_generator,
+)
+
+CropFraction = Annotated[float, Field(gt=0.0, le=1.0)]
+"""A share of the image area kept by a random crop."""
 
 
 class FineTuneHead(Head):
@@ -31,34 +48,44 @@ class FineTuneHead(Head):
 
     name = "finetune"
     needs_images = True
-    params = {
-        "image_size": 224,            # CROP_TO
-        "resize": 384,                # RESIZE_TO (shorter side)
-        "crop_scale": [0.85, 1.0],
-        "head_width": 1024,
-        "head_dropout": 0.35,
-        "head_blocks": 2,
-        "cosine_scale": [16.0, 30.0],
-        "minority_fraction": 0.45,    # binary: share of the minority class per batch
-        "jitter_p_minority": 0.8,     # binary: photometric jitter probability by class
-        "jitter_p_majority": 0.2,
-        "label_smoothing_binary": 0.05,
-        "label_smoothing_multiclass": 0.0,
-        "warmup_epochs": 3,
-        "warmup_lr": 3e-4,
-        "finetune_epochs": 15,
-        "finetune_lr": 3e-5,
-        "weight_decay": 2e-4,
-        "unfreeze_blocks": 6,
-        "grad_clip": 1.0,
-        "patience": 5,
-        "batch_size": 8,
-        "tta": True,
-        "device": "auto",             # auto | cpu | cuda[:N] | mps
-        "precision": "auto",          # auto (bf16/fp16 autocast on CUDA, fp32 elsewhere) | fp32 | fp16 | bf16
-        "num_workers": 0,
-        "progress": True,
-    }
+
+    class Params(PluginParams):
+        image_size: PositiveInt = Field(224, description="crop size (CROP_TO)")
+        resize: PositiveInt = Field(384, description="shorter side before cropping (RESIZE_TO), at least image_size")
+        crop_scale: Annotated[list[CropFraction], Field(min_length=2, max_length=2)] = [0.85, 1.0]
+        head_width: PositiveInt = 1024
+        head_dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.35
+        head_blocks: NonNegativeInt = 2
+        cosine_scale: Annotated[list[PositiveFloat], Field(min_length=2, max_length=2)] = [16.0, 30.0]
+        minority_fraction: Annotated[float, Field(gt=0.0, lt=1.0, description="binary: share of the minority "
+                                                                                "class per batch")] = 0.45
+        jitter_p_minority: Annotated[float, Field(ge=0.0, le=1.0, description="binary: photometric jitter "
+                                                                                "probability of the minority")] = 0.8
+        jitter_p_majority: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
+        label_smoothing_binary: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.05
+        label_smoothing_multiclass: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+        warmup_epochs: NonNegativeInt = 3
+        warmup_lr: PositiveFloat = 3e-4
+        finetune_epochs: NonNegativeInt = 15
+        finetune_lr: PositiveFloat = 3e-5
+        weight_decay: NonNegativeFloat = 2e-4
+        unfreeze_blocks: NonNegativeInt = 6
+        grad_clip: PositiveFloat = 1.0
+        patience: PositiveInt = 5
+        batch_size: PositiveInt = 8
+        tta: bool = True
+        device: DeviceName = "auto"
+        precision: PrecisionName = "auto"
+        num_workers: NonNegativeInt = 0
+        progress: bool = True
+
+        @field_validator("crop_scale", "cosine_scale")
+        @classmethod
+        def _ascending(cls, pair: list[float]) -> list[float]:
+            if pair[0] > pair[1]:
+                raise ValueError("give [low, high] with low <= high")
+            return pair
+
     meta = {
         "license": "Apache-2.0",
         "citation": "Seed 000 thesis, section 4.3.2 / Table 4.2 (PanDerm-L and DINOv2-L fine-tuning recipe)",
@@ -70,8 +97,7 @@ class FineTuneHead(Head):
     def artefacts(self) -> dict:
         device = resolve_device(self.config["device"])
         dtype = resolve_precision(self.config["precision"], device)
-        return {"device_type": device.type, "precision": str(dtype).removeprefix("torch.") if dtype else "float32",
-                "torch": torch.__version__}
+        return {"device_type": device.type, "precision": precision_name(dtype), "torch": torch.__version__}
 
     def __init__(self, **overrides):
         super().__init__(**overrides)
@@ -114,10 +140,7 @@ class FineTuneHead(Head):
                         loader, loss_fn, val_images, val.y, best)
         best.restore()
 
-        val_logits = self._logits(val_images)
-        self.temperature = fit_temperature(val_logits, val.y)
-        self.threshold = (tune_binary_threshold(softmax(val_logits, self.temperature)[:, 1], val.y)
-                          if binary and len(val) else None)
+        self.decision = DecisionRule.fit(self._logits(val_images), val.y, temperature=True, threshold=True)
 
     def _run_phase(self, phase, modules, lr, epochs, patience, loader, loss_fn, val_images, val_y, best) -> None:
         """Train ``modules`` for up to ``epochs``, stopping after ``patience`` epochs without a better val score."""
@@ -179,9 +202,7 @@ class FineTuneHead(Head):
 
     # ------------------------------------------------------------- predict
     def predict(self, part: Part) -> Prediction:
-        proba = softmax(self._logits(self._load(part.paths, "predict")), self.temperature)
-        labels = apply_threshold(proba, self.threshold) if self.threshold is not None else proba.argmax(axis=1)
-        return Prediction(proba=proba, labels=labels)
+        return self.decision.predict(self._logits(self._load(part.paths, "predict")))
 
     def _logits(self, images: list) -> np.ndarray:
         """Per-image logits, averaged over the TTA views (FiveCrop x hflip, or one centre crop)."""
@@ -340,30 +361,6 @@ def children_with_parameters(module: nn.Module) -> list[nn.Module]:
 
 def has_parameters(module: nn.Module) -> bool:
     return any(True for _ in module.parameters())
-
-
-class BestWeights:
-    """Copies of the tensors training can change (trainable modules' parameters and buffers),
-    taken at the best validation score, so the best epoch can be restored without copying
-    a frozen ViT-L every time. A tie takes the later, longer-trained epoch (tiny validation
-    parts tie often) but, not being an improvement, does not reset the patience count."""
-
-    def __init__(self, modules: list[nn.Module]):
-        self.tensors = [t for m in modules for t in (*m.parameters(), *m.buffers())]
-        self.score, self.saved, self.epochs_since_best = -math.inf, None, 0
-
-    def offer(self, score: float) -> None:
-        self.epochs_since_best = 0 if score > self.score else self.epochs_since_best + 1
-        if score >= self.score:
-            self.score = score
-            self.saved = [t.detach().to("cpu", copy=True) for t in self.tensors]
-
-    def restore(self) -> None:
-        if self.saved is None:
-            return
-        with torch.no_grad():
-            for tensor, saved in zip(self.tensors, self.saved):
-                tensor.copy_(saved)
 
 
 @hookimpl

@@ -1,53 +1,55 @@
 """A one-hidden-layer MLP on frozen embeddings (seed 004: DINO features -> MLP, eczema severity)."""
 from __future__ import annotations
 
-import copy
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 from torch import nn
 
-from skinbench.api import ConfigError, Head, Part, Prediction
-from skinbench.calibration import macro_f1, softmax
-from skinbench.devices import resolve_device
+from skinbench.api import Head, Part, PluginParams, Prediction
+from skinbench.calibration import DecisionRule, macro_f1
+from skinbench.devices import DeviceName, resolve_device
 from skinbench.hookspecs import hookimpl
-from skinbench.plugins.heads._torch_utils import balanced_class_weights, seeded_generator, single_cpu_thread
-
-CLASS_WEIGHTS = ("none", "balanced")
+from skinbench.plugins.heads._torch_utils import (
+    BestWeights,
+    balanced_class_weights,
+    fused_optimiser_supported,
+    seeded_generator,
+    single_cpu_thread,
+)
 
 
 class MLPHead(Head):
     """One hidden layer + dropout, Adam, cross-entropy; keeps the epoch with the best val macro-F1."""
 
     name = "mlp"
-    params = {
-        "hidden": 128,
-        "dropout": 0.3,
-        "lr": 1e-4,
-        "weight_decay": 1e-5,  # seed 004: "a small weight decay factor", value not given
-        "epochs": 50,
-        "batch_size": 16,
-        "standardize": True,
-        "class_weight": "none",
-        "select_on_val": True,
-        "device": "auto",
-    }
+
+    class Params(PluginParams):
+        hidden: PositiveInt = 128
+        dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.3
+        lr: PositiveFloat = 1e-4
+        weight_decay: NonNegativeFloat = Field(1e-5, description='seed 004: "a small weight decay factor", '
+                                                                  "value not given")
+        epochs: PositiveInt = 50
+        batch_size: PositiveInt = 16
+        standardize: bool = True
+        class_weight: Literal["none", "balanced"] = "none"
+        select_on_val: bool = Field(True, description="keep the epoch with the best validation macro-F1")
+        temperature: bool = Field(False, description="temperature scaling fitted on validation (Guo et al., 2017)")
+        device: DeviceName = "auto"
+
     meta = {
         "license": "Apache-2.0",
         "citation": "Self-supervised learning for eczema severity with SegGPT + DINO features and an MLP (seed 004)",
     }
 
-    runtime_params = frozenset({"device", "progress"})
+    runtime_params = frozenset({"device"})
     """batch_size is not among them: it changes the optimisation, hence the result."""
 
     def artefacts(self) -> dict:
         return {"device_type": resolve_device(self.config["device"]).type, "torch": torch.__version__}
-
-    def __init__(self, **overrides):
-        super().__init__(**overrides)
-        if self.config["class_weight"] not in CLASS_WEIGHTS:
-            raise ConfigError(f"head 'mlp': class_weight must be one of {', '.join(CLASS_WEIGHTS)}, "
-                              f"got '{self.config['class_weight']}'")
 
     def fit(self, train: Part, val: Part, n_classes: int, seed: int, backbone=None) -> None:
         self.device = resolve_device(self.config["device"])
@@ -56,28 +58,26 @@ class MLPHead(Head):
 
     def _fit(self, train: Part, val: Part, n_classes: int, seed: int) -> None:
         cfg = self.config
-        x_train = np.asarray(train.x, dtype=np.float32)
-        self.mean, self.scale = standardizer(x_train, cfg["standardize"])
+        self.mean, self.scale = standardizer(np.asarray(train.x, dtype=np.float32), cfg["standardize"])
         generator = seeded_generator(seed)
         self.net = nn.Sequential(
-            nn.Linear(x_train.shape[1], cfg["hidden"]), nn.ReLU(), nn.Dropout(cfg["dropout"]),
+            nn.Linear(train.x.shape[1], cfg["hidden"]), nn.ReLU(), nn.Dropout(cfg["dropout"]),
             nn.Linear(cfg["hidden"], n_classes),
         ).to(self.device)
         weights = balanced_class_weights(train.y, n_classes) if cfg["class_weight"] == "balanced" else None
         loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(self.device))
-        optimiser = torch.optim.Adam(self.net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-        inputs = torch.as_tensor(self._standardized(x_train), device=self.device)
+        optimiser = torch.optim.Adam(self.net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"],
+                                     fused=fused_optimiser_supported(self.device))
+        inputs, val_inputs = self._inputs(train.x), self._inputs(val.x) if len(val) else None
         targets = torch.as_tensor(train.y, dtype=torch.long, device=self.device)
-        selecting = cfg["select_on_val"] and len(val) > 0
-        best_score, best_state = -1.0, None
+        best = BestWeights([self.net])
         for _ in range(cfg["epochs"]):
             self._train_one_epoch(inputs, targets, loss_fn, optimiser, generator)
-            if selecting:
-                score = macro_f1(val.y, self._proba(val.x).argmax(axis=1))
-                if score >= best_score:  # ties keep the later, longer-trained epoch
-                    best_score, best_state = score, copy.deepcopy(self.net.state_dict())
-        if best_state is not None:
-            self.net.load_state_dict(best_state)
+            if cfg["select_on_val"] and val_inputs is not None:
+                best.offer(macro_f1(val.y, self._logits(val_inputs).argmax(axis=1)))
+        best.restore()
+        val_logits = self._logits(val_inputs) if val_inputs is not None else np.zeros((0, n_classes))
+        self.decision = DecisionRule.fit(val_logits, val.y, temperature=cfg["temperature"], threshold=False)
 
     def _train_one_epoch(self, inputs, targets, loss_fn, optimiser, generator) -> None:
         self.net.train()
@@ -87,19 +87,20 @@ class MLPHead(Head):
             loss_fn(self.net(inputs[batch]), targets[batch]).backward()
             optimiser.step()
 
-    def _standardized(self, x: np.ndarray) -> np.ndarray:
-        return ((np.asarray(x, dtype=np.float32) - self.mean) / self.scale).astype(np.float32)
+    def _inputs(self, x: np.ndarray) -> torch.Tensor:
+        """Standardised float32 features on the device, converted once per part (not per epoch)."""
+        standardized = (np.asarray(x, dtype=np.float32) - self.mean) / self.scale
+        return torch.as_tensor(standardized.astype(np.float32), device=self.device)
+
+    def _logits(self, inputs: torch.Tensor) -> np.ndarray:
+        self.net.eval()
+        with torch.inference_mode():
+            return self.net(inputs).float().cpu().numpy()
 
     def predict(self, part: Part) -> Prediction:
         with single_cpu_thread(self.device):
-            proba = self._proba(part.x)
-        return Prediction(proba=proba, labels=proba.argmax(axis=1))
-
-    def _proba(self, x: np.ndarray) -> np.ndarray:
-        self.net.eval()
-        with torch.no_grad():
-            logits = self.net(torch.as_tensor(self._standardized(x), device=self.device)).cpu().numpy()
-        return softmax(logits)
+            logits = self._logits(self._inputs(part.x))
+        return self.decision.predict(logits)
 
 
 def standardizer(x: np.ndarray, enabled: bool) -> tuple[np.ndarray, np.ndarray]:
