@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from .api import DataError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: dataset checks need only PIL
+    import torch
 
 UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError)
 """What PIL raises for a file that exists but is not a decodable image (or too large to decode safely)."""
@@ -32,6 +35,8 @@ def load_uint8(path: str | Path) -> torch.Tensor:
 
 def rgb_tensor(image: Image.Image) -> torch.Tensor:
     """A PIL image as a (3, H, W) uint8 tensor (the layout torch image ops expect)."""
+    import torch
+
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     return torch.from_numpy(np.array(rgb)).permute(2, 0, 1)
 
@@ -41,6 +46,8 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 
 def jpeg_bytes(path: str | Path) -> torch.Tensor | None:
     """The file's bytes as a 1-D uint8 tensor when it is a JPEG (for GPU decoding), else None."""
+    import torch
+
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:

@@ -139,9 +139,10 @@ def main() -> None:
             ours.append(time_augmenter(StableDiffusionImg2Img(**params), train, tmp / f"run{r}"))
         t_bare, t_ours = statistics.median(bare), statistics.median(ours)
         pipe = probe.pipeline()
-        print(f"device={pipe.device} dtype={pipe.unet.dtype} full_size={args.full_size} images={len(train)} "
-              f"batch={args.batch} resolution={args.resolution} steps={args.steps} strength={args.strength} "
-              f"threads={torch.get_num_threads()} lpips={lpips}")
+        unet_params = sum(p.numel() for p in pipe.unet.parameters()) / 1e6
+        print(f"device={pipe.device} dtype={pipe.unet.dtype} unet={unet_params:.1f}M full_size={args.full_size} "
+              f"images={len(train)} batch={args.batch} resolution={args.resolution} steps={args.steps} "
+              f"strength={args.strength} threads={torch.get_num_threads()} lpips={lpips}")
         print(f"bare: {len(train) / t_bare:.2f} img/s (median {t_bare:.3f}s of {[round(t, 3) for t in bare]})")
         print(f"augmenter: {len(train) / t_ours:.2f} img/s (median {t_ours:.3f}s of {[round(t, 3) for t in ours]})")
         print(f"ratio={t_bare / t_ours:.3f}")

@@ -102,3 +102,36 @@ def test_a_list_of_mixed_sizes_equals_each_image_on_its_own():
 def test_an_image_already_at_the_target_size_is_not_resampled():
     pixels = rgb_tensor(texture((36, 36), seed=5))[None]
     assert resize_like_pil(pixels, (36, 36), "bicubic") is pixels
+
+
+def test_the_device_path_embeds_as_the_worker_path(monkeypatch, tmp_path):
+    """On CUDA, workers only decode and the batch is preprocessed where the model runs; forced here on
+    the CPU (mixed image sizes, so batches arrive both stacked and as lists)."""
+    from backbone_fixtures import SMALL, tiny_timm_weights
+    from skinbench.plugins.backbones.timm_models import TimmBackbone
+
+    weights, _ = tiny_timm_weights(tmp_path / "w")
+    paths = []
+    for i, shape in enumerate([(40, 48), (40, 48), (52, 44), (40, 48), (36, 60)]):
+        paths.append(str(tmp_path / f"{i}.png"))
+        texture(shape, seed=i).save(paths[-1])
+    params = dict(model="test_vit", weights=str(weights), batch_size=2, num_workers=1, device="cpu", **SMALL)
+    in_workers = {tta: TimmBackbone(tta=tta, **params).embed_paths(paths) for tta in (False, True)}
+    monkeypatch.setattr(TimmBackbone, "_preprocesses_on_device", lambda self: True)
+    for tta in (False, True):
+        np.testing.assert_allclose(TimmBackbone(tta=tta, **params).embed_paths(paths), in_workers[tta],
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_jpeg_bytes_decode_to_the_pixels_pil_decodes(tmp_path):
+    """The nvjpeg path's plumbing, with torchvision's CPU JPEG decoder standing in for the GPU's."""
+    from skinbench.images import jpeg_bytes, load_uint8
+    from skinbench.plugins.backbones._torch_base import TorchBackbone
+
+    jpeg, png = tmp_path / "a.jpg", tmp_path / "b.png"
+    texture((40, 48), seed=1).save(jpeg, quality=95)
+    texture((30, 30), seed=2).save(png)
+    assert jpeg_bytes(png) is None and jpeg_bytes(jpeg).ndim == 1
+    decoded = TorchBackbone._decoded_on(torch.device("cpu"), [jpeg_bytes(jpeg), load_uint8(png)])
+    assert torch.equal(decoded[1], load_uint8(png))
+    assert (decoded[0].int() - load_uint8(jpeg).int()).abs().max() <= 2  # libjpeg builds may round apart

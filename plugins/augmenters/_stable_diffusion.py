@@ -8,18 +8,16 @@ scheduler and optional CLAHE, and quality metrics logged for every image (thresh
 Speed: generated images stay tensors on the pipeline's device (``output_type="pt"``) and go
 to a background thread, which computes the four quality metrics there for the whole batch in
 one call, copies the results to the host and encodes the PNGs and sidecars while the host
-already runs the next batch. Randomness is per image: each image has a CPU ``torch.Generator``
-seeded by its image seed (CPU generators give the same numbers on every device), and
-everything random in a batch is drawn from those generators as one tensor moved to the device
-once per draw — img2img's source-latent noise (one batched VAE pass instead of diffusers'
-per-image loop), the initial noise, and, for the ancestral scheduler, its per-step noise
-(diffusers draws those itself, with the same generators).
+already runs the next batch; another thread reads the next batch's sources meanwhile. Noise
+and per-image seeds: :mod:`._sd_pipeline`.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import math
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -42,16 +40,10 @@ from skinbench.quality_control import QualityThresholds, qc_failures
 
 from ._params import OversamplingParams, bounds, value_or_range
 from ._sd_cache import BackgroundWriter, Job, entry_paths, image_seed, is_cached, model_identity, write_entry
+from ._sd_pipeline import SchedulerName, clahe, load_pipeline, set_scheduler
 from ._sd_prompts import Prompt, PromptBook, label_key, truncate
 
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-SCHEDULERS = {
-    "euler_ancestral": "EulerAncestralDiscreteScheduler",
-    "dpm_multistep": "DPMSolverMultistepScheduler",
-    "ddim": "DDIMScheduler",
-    "pndm": "PNDMScheduler",
-}
-SchedulerName = Literal[tuple(SCHEDULERS)]
 TASK_SETTINGS = ("strength", "guidance_scale", "steps", "scheduler", "clahe")
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
@@ -94,55 +86,9 @@ class StableDiffusionParams(QualityThresholds, OversamplingParams):
     progress: bool = True
 
 
-@lru_cache(maxsize=1)
-def load_pipeline(class_name: str, model: str, revision: str | None, device: str, dtype: str, slicing: bool):
-    """The diffusers pipeline, kept for the next task or cell (one at a time: they are large)."""
-    import diffusers
-    from diffusers.pipelines import pipeline_utils
-
-    local = Path(model).expanduser().is_dir()
-    # newer diffusers renamed torch_dtype to dtype (and warn on the old name)
-    dtype_arg = "dtype" if hasattr(pipeline_utils, "_resolve_dtype") else "torch_dtype"
-    pipe = getattr(diffusers, class_name).from_pretrained(
-        str(Path(model).expanduser()) if local else model, local_files_only=local, revision=None if local else revision,
-        safety_checker=None, requires_safety_checker=False, **{dtype_arg: getattr(torch, dtype)},
-    )
-    pipe = pipe.to(device)
-    if slicing:
-        pipe.enable_attention_slicing()
-    pipe.set_progress_bar_config(disable=True)  # the augmenter shows one bar over images
-    return pipe
-
-
 @lru_cache(maxsize=4)
 def lpips_scorer(net: str, device: str) -> LpipsScorer:
     return LpipsScorer(net, device=device)
-
-
-def clahe(image: Image.Image) -> Image.Image:
-    """Contrast-limited adaptive histogram equalization (the thesis's oiliness preprocessing)."""
-    from skimage.exposure import equalize_adapthist
-
-    out = equalize_adapthist(np.asarray(image, dtype=np.float64) / 255.0)
-    return Image.fromarray(np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8))
-
-
-def per_image_noise(generators: list[torch.Generator], shape: tuple, dtype: torch.dtype,
-                    device: torch.device) -> torch.Tensor:
-    """One draw of ``shape`` (per image) from each image's CPU generator, moved to ``device`` as one tensor.
-
-    The numbers are those diffusers' ``randn_tensor`` draws from the same generators."""
-    return to_device(torch.cat([torch.randn(shape, generator=g, dtype=dtype) for g in generators]), device)
-
-
-@torch.no_grad()
-def source_latents(pipe, sources: list[Image.Image], generators: list[torch.Generator]) -> torch.Tensor:
-    """Scaled VAE latents of the sources in one batched encoder pass, each sampled from its posterior with
-    noise from its own generator: what diffusers' img2img computes with one encoder pass per image."""
-    pixels = pipe.image_processor.preprocess(sources).to(pipe.device, pipe.vae.dtype)
-    posterior = pipe.vae.encode(pixels).latent_dist
-    noise = per_image_noise(generators, (1, *posterior.mean.shape[1:]), posterior.mean.dtype, pixels.device)
-    return (posterior.mean + posterior.std * noise) * pipe.vae.config.scaling_factor
 
 
 class StableDiffusionAugmenter(Augmenter):
@@ -185,13 +131,11 @@ class StableDiffusionAugmenter(Augmenter):
     def artefacts(self) -> dict[str, Any]:
         """The model (folder fingerprint, or hub id and commit), the prompt file's content, the dtype and
         device type in use, the libraries that generate, and whether LPIPS has its trunk weights."""
-        import diffusers
-
         device = self._device()
         net = self.config["lpips_net"]
         return {"model": model_identity(self.config["model"], self.config["revision"], f"augmenter '{self.name}'"),
                 "prompts_digest": self.prompts.digest, "dtype": self.dtype_name(device), "device_type": device.type,
-                "diffusers": diffusers.__version__, "torch": torch.__version__,
+                "diffusers": importlib.metadata.version("diffusers"), "torch": torch.__version__,
                 "lpips_trunk": None if net is None else trunk_weights_file(net).exists()}
 
     def dtype_name(self, device: torch.device) -> str:
@@ -261,24 +205,33 @@ class StableDiffusionAugmenter(Augmenter):
     def _generate(self, jobs: list[Job], task: str, folder: Path) -> None:
         if not jobs:
             return
-        batches: dict[int, list[Job]] = {}
+        by_batch: dict[int, list[Job]] = {}
         for job in jobs:
-            batches.setdefault(job.batch, []).append(job)
+            by_batch.setdefault(job.batch, []).append(job)
+        batches = list(by_batch.values())
         bar = tqdm(total=len(jobs), desc=f"{self.name} {task}", unit="img", disable=not self.config["progress"],
                    leave=False)
-        with BackgroundWriter() as writer:
-            for batch in batches.values():
-                references = [self.reference_image(job) for job in batch]
-                sources = [clahe(r) if job.settings["clahe"] else r for job, r in zip(batch, references)]
+        # sources are read (and equalised) for the next batch while this one generates
+        with BackgroundWriter() as writer, ThreadPoolExecutor(1, thread_name_prefix="skinbench-sd-read") as reader:
+            upcoming = reader.submit(self._inputs, batches[0])
+            for i, batch in enumerate(batches):
+                references, sources = upcoming.result()
+                if i + 1 < len(batches):
+                    upcoming = reader.submit(self._inputs, batches[i + 1])
                 self._store(writer, folder, batch, self.generate_batch(batch, sources), references, task)
                 bar.update(len(batch))
         bar.close()
+
+    def _inputs(self, batch: list[Job]) -> tuple[list[Image.Image], list[Image.Image]]:
+        """(references, pipeline sources): each source fitted to the working resolution, then CLAHE if set."""
+        references = [self.reference_image(job) for job in batch]
+        return references, [clahe(r) if job.settings["clahe"] else r for job, r in zip(batch, references)]
 
     def generate_batch(self, batch: list[Job], sources: list[Image.Image]) -> torch.Tensor:
         """One pipeline call for jobs sharing settings: (B, 3, H, W) images in [0, 1] on the pipeline's device."""
         pipe = self.pipeline()
         settings = batch[0].settings
-        self._set_scheduler(pipe, settings["scheduler"])
+        set_scheduler(pipe, settings["scheduler"])
         generators = [torch.Generator("cpu").manual_seed(job.image_seed) for job in batch]
         for job in batch:
             job.used = Prompt(self._trimmed(pipe.tokenizer, job.prompt.positive),
@@ -305,13 +258,6 @@ class StableDiffusionAugmenter(Augmenter):
         images are compared with, and (after CLAHE when set) the pipeline's input."""
         side = self.config["resolution"]
         return ImageOps.fit(load_rgb(job.source), (side, side), Image.Resampling.BICUBIC)
-
-    @staticmethod
-    def _set_scheduler(pipe, name: str) -> None:
-        import diffusers
-
-        if type(pipe.scheduler).__name__ != SCHEDULERS[name]:
-            pipe.scheduler = getattr(diffusers, SCHEDULERS[name]).from_config(pipe.scheduler.config)
 
     def _store(self, writer: BackgroundWriter, folder: Path, batch: list[Job], images: torch.Tensor,
                references: list[Image.Image], task: str) -> None:

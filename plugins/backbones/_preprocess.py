@@ -19,6 +19,7 @@ subtract the mean, divide by the std), so normalised inputs differ by at most 2 
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -68,6 +69,7 @@ def separable_resize(images: torch.Tensor, size: tuple[int, int], interpolation:
     return out.to(torch.uint8)
 
 
+@lru_cache(maxsize=64)
 def _pil_nearest_index(n_in: int, n_out: int, device: torch.device) -> torch.Tensor:
     """Source index of each output pixel as PIL's ImagingScaleAffine computes it: the sampling
     position starts at half a step and is advanced by repeated float64 addition, then truncated."""
@@ -89,6 +91,7 @@ class Preprocess:
                  tta: bool):
         self.resize, self.crop, self.interpolation, self.tta = int(resize), int(crop), interpolation, bool(tta)
         self.mean, self.std = [float(v) for v in mean], [float(v) for v in std]
+        self._constants: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __call__(self, image: Image.Image | torch.Tensor) -> torch.Tensor:
         """(3, crop, crop), or (10, 3, crop, crop) with TTA, for one image."""
@@ -119,6 +122,12 @@ class Preprocess:
 
     def _normalise(self, images: torch.Tensor) -> torch.Tensor:
         """``to_tensor`` then ``normalize``, operation for operation (so identical pixels give identical floats)."""
-        mean = torch.tensor(self.mean, dtype=torch.float32, device=images.device).view(-1, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32, device=images.device).view(-1, 1, 1)
+        mean, std = self._on(images.device)
         return images.to(torch.float32).div(255).sub_(mean).div_(std)
+
+    def _on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std on ``device``, copied there once (a copy per batch would make the host wait for the GPU)."""
+        if device not in self._constants:
+            self._constants[device] = tuple(torch.tensor(v, dtype=torch.float32).view(-1, 1, 1).to(device)
+                                            for v in (self.mean, self.std))
+        return self._constants[device]

@@ -94,8 +94,9 @@ class ImageFiles(Dataset):
 
 
 def stack_when_possible(items: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
-    """DataLoader collate: one tensor when every item has the same shape (one host-to-device copy), else the list."""
-    if all(item.shape == items[0].shape for item in items):
+    """DataLoader collate: one tensor when every item is an image of the same shape (one host-to-device
+    copy), else the list (images of different sizes, or JPEG bytes)."""
+    if items[0].ndim >= 3 and all(item.shape == items[0].shape for item in items):
         return torch.stack(items)
     return items
 
