@@ -77,14 +77,14 @@ def test_a_plugin_whose_code_changed_is_re_embedded(tmp_path):
 
 def test_the_precision_in_use_is_in_the_key_and_runtime_parameters_are_not(tmp_path):
     path, _ = tiny_timm_weights(tmp_path)
-    base = TimmBackbone(model="test_vit", weights=str(path), precision="fp32", **SMALL)
-    bf16 = TimmBackbone(model="test_vit", weights=str(path), precision="bf16", **SMALL)
+    base = TimmBackbone(model="test_vit", weights=str(path), precision="fp32", device="cpu", **SMALL)
+    bf16 = TimmBackbone(model="test_vit", weights=str(path), precision="bf16", device="cpu", **SMALL)
     assert bf16.identity.artefacts["precision"] == "bfloat16" and base.identity.artefacts["precision"] == "float32"
     assert embedding_key(bf16) != embedding_key(base)
     images = write_images(tmp_path / "img", 2)
     assert np.abs(bf16.embed_paths(images) - base.embed_paths(images)).max() > 0  # they do differ
-    runtime = TimmBackbone(model="test_vit", weights=str(path), precision="fp32", batch_size=3, num_workers=1,
-                           device="cpu", **SMALL)
+    runtime = TimmBackbone(model="test_vit", weights=str(path), precision="auto", batch_size=3, num_workers=1,
+                           device="cpu", **SMALL)  # auto is fp32 on the CPU
     assert embedding_key(runtime) == embedding_key(base)
 
 

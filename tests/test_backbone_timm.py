@@ -99,7 +99,8 @@ def test_pooling_is_a_parameter_and_part_of_the_key(weights, images):
 
 def test_runtime_parameters_do_not_change_the_key(weights, tmp_path):
     path, _ = weights
-    base = TimmBackbone(model="test_vit", weights=str(path), **SMALL)
+    base = TimmBackbone(model="test_vit", weights=str(path), device="cpu", **SMALL)
+    # on the CPU precision auto is fp32: the same precision in use (CUDA's bf16 would be another key)
     runtime = TimmBackbone(model="test_vit", weights=str(path), batch_size=3, num_workers=2, device="cpu",
                            precision="fp32", **SMALL)
     assert key(base) == key(runtime)

@@ -20,7 +20,9 @@ from skinbench.plugins.augmenters.sd_img2img import StableDiffusionImg2Img
 from skinbench.plugins.augmenters.sd_inpaint import StableDiffusionInpaint, rectangle_mask
 from skinbench.plugins.augmenters.sd_text2img import StableDiffusionText2Img
 
-TINY = {"resolution": 32, "steps": [4, 5], "strength": [0.25, 0.35], "progress": False, "lpips_net": None}
+TINY = {"resolution": 32, "steps": [4, 5], "strength": [0.25, 0.35], "progress": False, "lpips_net": None,
+        "device": "cpu"}
+"""Pinned to the CPU: pixel-equality checks need deterministic kernels (CUDA convolutions need not be)."""
 LOG_COLUMNS = {
     "image", "label", "group", "source", "synthetic", "task", "mode", "model", "prompt", "negative_prompt",
     "prompt_used", "negative_prompt_used", "scheduler", "strength", "guidance_scale", "steps", "clahe",

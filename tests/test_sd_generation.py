@@ -24,7 +24,10 @@ from skinbench.plugins.augmenters._sd_prompts import truncate
 from skinbench.plugins.augmenters.sd_img2img import StableDiffusionImg2Img
 
 SETTING = {"resolution": 32, "steps": 8, "strength": 0.5, "guidance_scale": 4.5, "batch_size": 3,
-           "policy": "per_image", "amount": 1, "progress": False, "lpips_net": None}
+           "policy": "per_image", "amount": 1, "progress": False, "lpips_net": None, "device": "cpu"}
+"""Image comparisons run on the CPU in fp32, where kernels are deterministic; the metrics test also runs on
+CUDA when there is one (metrics are checked against the PNGs they were computed from)."""
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -82,9 +85,10 @@ def test_images_equal_a_bare_diffusers_call_with_one_generator_per_image(schedul
             assert np.abs(stored - np.asarray(image).astype(int)).max() <= 1
 
 
-def test_logged_metrics_equal_the_reference_libraries_on_the_stored_pngs(model, train, tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_logged_metrics_equal_the_reference_libraries_on_the_stored_pngs(device, model, train, tmp_path):
     task = Task("d", "texture", [0, 1], train)
-    out = StableDiffusionImg2Img(model=model, **SETTING).augment(train, task, 1, tmp_path)
+    out = StableDiffusionImg2Img(model=model, **{**SETTING, "device": device}).augment(train, task, 1, tmp_path)
     for row in out.itertuples():
         fake, real = pixels(row.image).astype(np.float64), reference(row.source).astype(np.float64)
         assert row.ssim == pytest.approx(structural_similarity(fake, real, channel_axis=-1, data_range=255.0), rel=1e-9)
