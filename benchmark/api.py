@@ -256,14 +256,25 @@ def key_path(parts: Sequence[Any]) -> str:
 
 
 def _known_keys(model: type[BaseModel] | None, loc: tuple) -> list[str]:
+    """The keys allowed at ``loc``: walk model fields, list items and dict values down the path."""
+    annotation: Any = model
     for part in loc:
-        if model is None or isinstance(part, int):
+        inner = _model_in(annotation)
+        if inner is not None and isinstance(part, str) and part in inner.model_fields:
+            annotation = inner.model_fields[part].annotation
             continue
-        field = model.model_fields.get(str(part))
-        annotation = field.annotation if field is not None else None
-        candidates = [annotation, *get_args(annotation)] if annotation is not None else []
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-    return list(model.model_fields) if model is not None else []
+        containers = [a for a in (annotation, *get_args(annotation)) if get_origin(a) in (dict, list, tuple)]
+        annotation = get_args(containers[0])[-1] if containers else None  # an item or a dict value
+    inner = _model_in(annotation)
+    return list(inner.model_fields) if inner is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model an annotation is, or holds in a union (``Model | None``)."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 def _did_you_mean(word: str, known: Sequence[str]) -> str:
@@ -391,6 +402,11 @@ class Augmenter(Plugin):
     """Adds synthetic training rows for one task."""
 
     kind = "augmenter"
+    selection_params: ClassVar[frozenset[str]] = frozenset()
+    """Parameters that decide which images are made or kept (how many per class, which pass quality
+    control) but never what one image looks like once its source, seed and settings are fixed. They are
+    in the identity, hence in cell ids, but not in :func:`skinbench.identity.augmentation_key`, so raising
+    ``amount`` or a QC threshold reuses every image already generated."""
 
     def augment(self, train: pd.DataFrame, task: Task, seed: int, workdir: Path) -> pd.DataFrame:
         """Return *new* rows only (same columns as ``train``, ``image`` pointing at files

@@ -154,7 +154,14 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import build_report, merge_results, plot_results, read_results, render_report, subgroup_stats
+    from .leaderboard import (
+        build_report,
+        merge_results,
+        plot_results,
+        read_results,
+        render_report,
+        subgroup_stats,
+    )
     from .leaderboard.render import html_figures
     from .leaderboard.subgroups import plot_subgroups, subgroup_report
 

@@ -172,6 +172,10 @@ def embedding_key(backbone: Any) -> str:
 
 
 def augmentation_key(augmenter: Any, **item: Any) -> str:
-    """Cache key of one synthetic image: the augmenter's identity plus what picks the image
-    (source content, seed, index, drawn settings)."""
-    return config_hash({"augmenter": augmenter.identity.digest, **item}, 32)
+    """Cache key of one synthetic image: the augmenter's identity without its ``selection_params``, plus what
+    picks the image (source content, seed, index, drawn settings)."""
+    identity = augmenter.identity
+    selection = getattr(type(augmenter), "selection_params", frozenset())
+    image_identity = identity.model_copy(update={"params": {k: v for k, v in identity.params.items()
+                                                            if k not in selection}})
+    return config_hash({"augmenter": image_identity.digest, **item}, 32)

@@ -53,3 +53,12 @@ def test_parameters_are_typed_with_ranges():
         ClassicalAugmenter(rotation=270.0)
     with pytest.raises(ConfigError, match=r"'policy': input should be 'proportional', 'balance' or 'per_image'"):
         ClassicalAugmenter(policy="smote")
+
+
+def test_more_images_per_class_reuse_the_images_already_made(train, tmp_path):
+    task = Task("d", "texture", [0, 1], train)
+    few = ClassicalAugmenter(policy="per_image", amount=1).augment(train, task, 0, tmp_path / "out")
+    more_plugin = ClassicalAugmenter(policy="per_image", amount=2)
+    more = more_plugin.augment(train, task, 0, tmp_path / "out")
+    assert more_plugin.identity.digest != ClassicalAugmenter(policy="per_image", amount=1).identity.digest
+    assert set(few["image"]) < set(more["image"])  # amount selects how many; an image keeps its cache entry

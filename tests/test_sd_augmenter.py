@@ -143,9 +143,11 @@ def test_thresholds_filter_on_the_logged_metrics_and_are_part_of_the_identity(mo
     task = task_of("texture", train)
     kept = StableDiffusionImg2Img(model=model, **TINY).augment(train, task, 0, tmp_path)
     strict = StableDiffusionImg2Img(model=model, **TINY, min_ssim=0.99)
+    strict.stats.clear()
     filtered = strict.augment(train, task, 0, tmp_path)
-    assert strict.identity.digest != StableDiffusionImg2Img(model=model, **TINY).identity.digest
-    assert set(filtered["cache_key"]).isdisjoint(kept["cache_key"])  # new identity, new cache entries
+    assert strict.identity.digest != StableDiffusionImg2Img(model=model, **TINY).identity.digest  # new cells
+    assert list(filtered["cache_key"]) == list(kept["cache_key"])  # a threshold selects images; it makes none
+    assert strict.stats["generated"] == 0
     assert kept["kept"].all() and not filtered["kept"].any()
     assert filtered["qc_failed"].eq("min_ssim").all()
     # the same seeds give the same images, hence the same metrics

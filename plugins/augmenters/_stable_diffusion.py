@@ -99,6 +99,8 @@ class StableDiffusionAugmenter(Augmenter):
     pipeline_class: ClassVar[str] = ""
     transient = ("_pipeline",)
     runtime_params = frozenset({"device", "dtype", "attention_slicing", "progress"})
+    selection_params = frozenset({"policy", "amount", "min_support", "max_lpips", "min_blur_ratio", "max_blur_ratio",
+                                  "min_ssim", "specular_ranges"})
     """``batch_size`` is not among them: jitter is drawn per batch, so it changes the images."""
     meta = {
         "license": "Apache-2.0 (code); model weights under their own licence (SD v1.5: CreativeML OpenRAIL-M)",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -48,6 +49,7 @@ class ClassicalAugmenter(Augmenter):
         hue: Annotated[float, Field(ge=0, le=0.5)] = 0.02
 
     runtime_params = frozenset()
+    selection_params = frozenset({"policy", "amount", "min_support"})
     meta = {"license": "Apache-2.0"}
 
     def transform(self, size: tuple[int, int]) -> v2.Compose:
@@ -69,10 +71,13 @@ class ClassicalAugmenter(Augmenter):
         sources = assign_sources(train["label"].tolist(), counts, rng)
         folder = Path(workdir) / self.name
         folder.mkdir(parents=True, exist_ok=True)
-        rows = []
-        for index, row_i in enumerate(sources):
+        rows, uses = [], Counter()
+        for row_i in sources:
             row = train.iloc[row_i]
-            key = augmentation_key(self, source=file_digest(row["image"]), seed=seed, index=index)
+            digest = file_digest(row["image"])
+            # the k-th image made from a source: the same whatever the amount, so more images reuse these
+            key = augmentation_key(self, source=digest, seed=seed, index=uses[digest])
+            uses[digest] += 1
             target = folder / f"{key}.png"
             if not target.exists():
                 self.render(row["image"], target, key)
