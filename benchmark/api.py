@@ -287,6 +287,15 @@ def did_you_mean(word: str, known: Sequence[str]) -> str:
     return _did_you_mean(word, known)
 
 
+def label_key(value: Any) -> str:
+    """A label as text, the way prompt files and pages key it: -1, -1.0 and "-1" are all "-1"."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return str(int(number)) if number.is_integer() else str(value)
+
+
 @dataclass
 class Task:
     """One classification problem: a table of samples and its declared classes.

@@ -210,11 +210,7 @@ def load_dataset(plugin: Dataset, entry: Entry, protocol: Protocol) -> LoadedDat
     if problems:
         raise DataError(problems)
     table = _call(lambda: plugin.split_table(tasks), where, "failed to list its labelled images for the split")
-    every = pd.concat([table[["image", "group"]], *(t.samples[["image", "group"]] for t in tasks)], ignore_index=True)
-    joined, warnings = identical_image_groups(every["image"], every["group"].astype(str))
-    warnings = [f"{where}: {w}" for w in warnings]
-    tasks = [_with_groups(t, joined) for t in tasks]
-    table = table.assign(group=table["group"].astype(str).map(joined))
+    tasks, table, warnings = join_identical_images(tasks, table, where)
     splits, problems = choose_splits(where, table, tasks, protocol)
     tasks = select_tasks(tasks, entry.tasks, where)
     problems += [p for task in tasks for p in split_problems(task, splits, where)]
@@ -231,6 +227,14 @@ def _call(fn, where: str, what: str):
         raise
     except Exception as exc:  # noqa: BLE001 - a dataset plugin crashing is reported with its name
         raise DataError([f"{where} {what}: {exc.__class__.__name__}: {exc}"]) from exc
+
+
+def join_identical_images(tasks: list[Task], table: pd.DataFrame, where: str) -> tuple[list[Task], pd.DataFrame, list[str]]:
+    """Patients that share an image file (same bytes) become one patient, in every task and the split table."""
+    every = pd.concat([table[["image", "group"]], *(t.samples[["image", "group"]] for t in tasks)], ignore_index=True)
+    joined, warnings = identical_image_groups(every["image"], every["group"].astype(str))
+    return ([_with_groups(t, joined) for t in tasks], table.assign(group=table["group"].astype(str).map(joined)),
+            [f"{where}: {w}" for w in warnings])
 
 
 def _with_groups(task: Task, joined: dict[str, str]) -> Task:

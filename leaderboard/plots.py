@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import yaml
 from matplotlib.figure import Figure
-
 from skinbench.api import SkinbenchError
 from skinbench.store import DUMMY_HEADS
 

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image
-
 from skinbench.api import DataError, SkinbenchError
 from skinbench.images import load_rgb
 

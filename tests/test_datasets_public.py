@@ -46,7 +46,14 @@ def test_scin_condition_keeps_top_k_and_counts_what_it_leaves_out(catalogue, tmp
 
 
 def test_scin_groups_join_cases_sharing_an_image_file_and_keep_long_ids_exact(catalogue, tmp_path):
-    task = load(catalogue, "scin", root=str(fx.write_scin(tmp_path)), top_k=2)["condition"]
+    """The core joins cases that list the same image file (the preflight does this for every dataset plugin)."""
+    from skinbench.validate import join_identical_images
+
+    plugin = catalogue.create("dataset", "scin", {"root": str(fx.write_scin(tmp_path)), "top_k": 2})
+    tasks = plugin.tasks()
+    tasks, _, warnings = join_identical_images(tasks, plugin.split_table(tasks), "scin")
+    task = {t.name: t for t in tasks}["condition"]
+    assert len(warnings) == 1 and "identical image bytes" in warnings[0]
     shared = group_of(task, scin_image("eczema_shares_image", 1))
     assert group_of(task, scin_image("psoriasis_three_images", 3)) == shared
     # The two ids differ only in the last digit: read as floats they would collapse into one group.

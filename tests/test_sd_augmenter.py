@@ -7,18 +7,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
-from tiny_sd import build_tiny_sd
-from transformers import CLIPTokenizer
-
 from skinbench.api import ConfigError, Task
 from skinbench.oversampling import synthetic_counts
 from skinbench.plugins.augmenters import _stable_diffusion as sd
 from skinbench.plugins.augmenters._sd_prompts import PromptBook
 from skinbench.plugins.augmenters.sd_img2img import StableDiffusionImg2Img
-from skinbench.plugins.augmenters.sd_inpaint import StableDiffusionInpaint, rectangle_mask
+from skinbench.plugins.augmenters.sd_inpaint import (
+    StableDiffusionInpaint,
+    rectangle_mask,
+)
 from skinbench.plugins.augmenters.sd_text2img import StableDiffusionText2Img
+from tiny_sd import model, one_thread  # noqa: F401 - module fixtures shared by the SD tests
+from transformers import CLIPTokenizer
 
 TINY = {"resolution": 32, "steps": [4, 5], "strength": [0.25, 0.35], "progress": False, "lpips_net": None,
         "device": "cpu"}
@@ -31,18 +32,7 @@ LOG_COLUMNS = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: thread hand-offs cost more than the maths (40x slower on a busy 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> str:
-    return str(build_tiny_sd(tmp_path_factory.mktemp("tiny_sd")))
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_train(folder: Path, labels: list, seed: int = 0) -> pd.DataFrame:

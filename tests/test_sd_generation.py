@@ -16,12 +16,11 @@ import torch
 from PIL import Image, ImageOps
 from scipy.ndimage import laplace
 from skimage.metrics import structural_similarity
-from tiny_sd import build_tiny_sd
-
 from skinbench.api import Task
 from skinbench.plugins.augmenters._sd_cache import BackgroundWriter
 from skinbench.plugins.augmenters._sd_prompts import truncate
 from skinbench.plugins.augmenters.sd_img2img import StableDiffusionImg2Img
+from tiny_sd import model, one_thread  # noqa: F401 - module fixtures shared by the SD tests
 
 SETTING = {"resolution": 32, "steps": 8, "strength": 0.5, "guidance_scale": 4.5, "batch_size": 3,
            "policy": "per_image", "amount": 1, "progress": False, "lpips_net": None, "device": "cpu"}
@@ -30,17 +29,7 @@ CUDA when there is one (metrics are checked against the PNGs they were computed 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> str:
-    return str(build_tiny_sd(tmp_path_factory.mktemp("tiny_sd")))
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -68,10 +68,13 @@ def test_weights_prompts_and_dtype_in_use_enter_the_artefacts(model_folder, tmp_
 
 
 def test_cache_keys_derive_from_the_identity(model_folder):
-    one, other = StableDiffusionImg2Img(model=str(model_folder)), StableDiffusionImg2Img(model=str(model_folder),
-                                                                                         min_ssim=0.5)
+    one = StableDiffusionImg2Img(model=str(model_folder))
+    other = StableDiffusionImg2Img(model=str(model_folder), resolution=256)  # changes every image
+    selecting = StableDiffusionImg2Img(model=str(model_folder), min_ssim=0.5, amount=2.0)  # changes which are kept
     item = {"source": "ab" * 32, "seed": 7}
     assert augmentation_key(one, **item) != augmentation_key(other, **item)
+    assert augmentation_key(one, **item) == augmentation_key(selecting, **item)
+    assert one.identity.digest != selecting.identity.digest  # new cells all the same
     assert augmentation_key(one, **item) == augmentation_key(StableDiffusionImg2Img(model=str(model_folder)), **item)
     assert ClassicalAugmenter().identity.digest != ClassicalAugmenter(rotation=10.0).identity.digest
 

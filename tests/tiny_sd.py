@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionImg2ImgPipeline, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
@@ -88,3 +89,18 @@ def _save(folder: Path, unet, vae, text_encoder, tokenizer, scheduler) -> Path:
     )
     pipe.save_pretrained(folder / "model")
     return folder / "model"
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: thread hand-offs cost more than the maths (40x slower on a busy 2-core box)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> str:
+    """A tiny Stable Diffusion folder, built once per test module."""
+    return str(build_tiny_sd(tmp_path_factory.mktemp("tiny_sd")))

@@ -17,14 +17,19 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 import yaml
-
 from skinbench.api import SkinbenchError
 from skinbench.protocol import Protocol
 
 from .. import figures
-from ..strip import synthetic_strip
 from ..stats import MIN_SUBGROUP_N, N_BOOT
-from .content import Configuration, TaskPage, predictions, reliability_curves, task_pages
+from ..strip import synthetic_strip
+from .content import (
+    Configuration,
+    TaskPage,
+    predictions,
+    reliability_curves,
+    task_pages,
+)
 from .names import slug, without_local_paths
 from .runs import Run, load_runs
 

@@ -12,12 +12,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from skinbench.api import SUBGROUP_COLUMNS
 from skinbench.metrics import LOWER_IS_BETTER, reliability_bins
 from skinbench.store import DUMMY_HEADS
 
-from ..stats import N_BOOT, LeaderboardStats, leaderboard_stats, predictions_file, subgroup_stats
+from ..stats import (
+    N_BOOT,
+    LeaderboardStats,
+    leaderboard_stats,
+    predictions_file,
+    subgroup_stats,
+)
 from ..tables import MOST_FREQUENT, merge_results
 from .names import class_names, prompt_files, slug, without_local_paths
 from .runs import Run, dataset_display_names

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
+from skinbench.api import label_key
 
 LOCAL_PATH = re.compile(r"(?<![\w.~:/\\])(?:~|[A-Za-z]:)?[/\\][^\s,()\[\]{}'\"]*")
 """An absolute path (POSIX, home-relative or Windows) inside a label; not a URL's ``//host/...``
@@ -36,15 +37,6 @@ def slug(*parts: Any) -> str:
     text = "-".join(str(p) for p in parts)
     readable = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:40] or "x"
     return f"{readable}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
-
-
-def label_key(value: Any) -> str:
-    """A label as text the way prompt files key it: -1, -1.0 and "-1" are all "-1"."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return str(int(number)) if number.is_integer() else str(value)
 
 
 def packaged_prompts() -> dict:

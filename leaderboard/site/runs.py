@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-
 from skinbench.api import SkinbenchError
 from skinbench.hashing import file_digest
 from skinbench.store import ResultsStore
 
 from ..tables import read_results
 from .names import suite_display_names, without_local_paths
+
 
 @dataclass
 class Run:

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
-
 from skinbench.api import PluginParams
 from skinbench.oversampling import POLICIES
 

@@ -19,7 +19,6 @@ from typing import Any, Callable
 
 import numpy as np
 from PIL import Image
-
 from skinbench.atomic import atomic_write, atomic_write_json
 from skinbench.hub import hub_revision
 

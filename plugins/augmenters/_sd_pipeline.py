@@ -16,7 +16,6 @@ from typing import Literal
 import numpy as np
 import torch
 from PIL import Image
-
 from skinbench.devices import to_device
 
 SCHEDULERS = {

@@ -13,21 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from skinbench.api import ConfigError
+from skinbench.api import ConfigError, label_key
 from skinbench.hashing import config_hash
 from skinbench.suite import read_yaml_mapping
 
 SHIPPED_PROMPTS = "prompts/cosmetic.yaml"
-
-
-def label_key(value: Any) -> str:
-    """Label as prompt-file text: -1, -1.0 and "-1" are all "-1"."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return str(int(number)) if number.is_integer() else str(value)
 
 
 @dataclass(frozen=True)

@@ -27,19 +27,31 @@ import pandas as pd
 import torch
 from PIL import Image, ImageOps
 from pydantic import BaseModel, ConfigDict, Field
-from tqdm.auto import tqdm
-
 from skinbench.api import Augmenter, ConfigError, Task
 from skinbench.devices import DeviceName, PrecisionName, resolve_device, to_device
 from skinbench.hashing import file_digest
 from skinbench.identity import augmentation_key
 from skinbench.images import load_rgb, rgb_tensor
 from skinbench.oversampling import assign_sources, synthetic_counts
-from skinbench.quality import QUALITY_COLUMNS, LpipsScorer, quality_metrics, trunk_weights_file
+from skinbench.quality import (
+    QUALITY_COLUMNS,
+    LpipsScorer,
+    quality_metrics,
+    trunk_weights_file,
+)
 from skinbench.quality_control import QualityThresholds, qc_failures
+from tqdm.auto import tqdm
 
 from ._params import OversamplingParams, bounds, value_or_range
-from ._sd_cache import BackgroundWriter, Job, entry_paths, image_seed, is_cached, model_identity, write_entry
+from ._sd_cache import (
+    BackgroundWriter,
+    Job,
+    entry_paths,
+    image_seed,
+    is_cached,
+    model_identity,
+    write_entry,
+)
 from ._sd_pipeline import SchedulerName, clahe, load_pipeline, set_scheduler
 from ._sd_prompts import Prompt, PromptBook, label_key, truncate
 

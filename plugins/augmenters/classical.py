@@ -11,8 +11,6 @@ import pandas as pd
 import torch
 from PIL import Image
 from pydantic import Field
-from torchvision.transforms import v2
-
 from skinbench.api import Augmenter, Task
 from skinbench.atomic import atomic_write
 from skinbench.hashing import file_digest
@@ -20,6 +18,7 @@ from skinbench.hookspecs import hookimpl
 from skinbench.identity import augmentation_key
 from skinbench.images import load_rgb
 from skinbench.oversampling import assign_sources, synthetic_counts
+from torchvision.transforms import v2
 
 from ._params import OversamplingParams, pair_of
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-
 from skinbench.api import Augmenter, PluginParams, Task
 from skinbench.hookspecs import hookimpl
 

@@ -11,10 +11,13 @@ from typing import Annotated
 import numpy as np
 from PIL import Image
 from pydantic import Field
-
 from skinbench.hookspecs import hookimpl
 from skinbench.plugins.augmenters._sd_cache import Job
-from skinbench.plugins.augmenters._stable_diffusion import StableDiffusionAugmenter, StableDiffusionParams, Strength
+from skinbench.plugins.augmenters._stable_diffusion import (
+    StableDiffusionAugmenter,
+    StableDiffusionParams,
+    Strength,
+)
 
 
 def rectangle_mask(side: int, fraction: float, seed: int) -> Image.Image:

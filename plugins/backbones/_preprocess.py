@@ -26,10 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from skinbench.images import rgb_tensor
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
-
-from skinbench.images import rgb_tensor
 
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 PIL_TOLERANCE_LEVELS = 2

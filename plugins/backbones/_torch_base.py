@@ -22,8 +22,6 @@ import numpy as np
 import torch
 import torchvision
 from pydantic import Field
-from torch.utils.data import DataLoader, Dataset
-
 from skinbench.api import Backbone, ConfigError, PluginParams
 from skinbench.devices import (
     DeviceName,
@@ -35,6 +33,7 @@ from skinbench.devices import (
     to_device,
 )
 from skinbench.images import jpeg_bytes, load_uint8, rgb_tensor
+from torch.utils.data import DataLoader, Dataset
 
 from ._preprocess import INTERPOLATIONS, Preprocess
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-
 from skinbench.api import ConfigError
 from skinbench.hashing import file_digest
 

@@ -16,7 +16,6 @@ from typing import Annotated, Any
 import numpy as np
 from PIL import Image
 from pydantic import Field
-
 from skinbench.api import Backbone, ConfigError, PluginParams
 from skinbench.hashing import file_digest
 from skinbench.hookspecs import hookimpl

@@ -14,7 +14,6 @@ from typing import Any
 
 import timm
 import torch
-
 from skinbench.hookspecs import hookimpl
 
 from ._torch_base import PoolName, TorchBackbone, TorchParams, timm_pool

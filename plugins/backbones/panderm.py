@@ -14,7 +14,6 @@ from typing import Any, Literal
 import timm
 import torch
 from pydantic import Field
-
 from skinbench.api import ConfigError
 from skinbench.hookspecs import hookimpl
 

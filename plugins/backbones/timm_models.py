@@ -12,7 +12,6 @@ from typing import Any
 import timm
 import torch
 from pydantic import Field
-
 from skinbench.api import ConfigError
 from skinbench.hookspecs import hookimpl
 from skinbench.hub import hub_file

@@ -21,14 +21,16 @@ from pydantic import (
     PositiveInt,
     field_validator,
 )
-from torch import nn
-from torch.utils.data import DataLoader, WeightedRandomSampler
-from torchvision import transforms
-from tqdm.auto import tqdm
-
 from skinbench.api import ConfigError, Head, Part, PluginError, PluginParams, Prediction
 from skinbench.calibration import DecisionRule, macro_f1
-from skinbench.devices import DeviceName, PrecisionName, autocast, precision_name, resolve_device, resolve_precision
+from skinbench.devices import (
+    DeviceName,
+    PrecisionName,
+    autocast,
+    precision_name,
+    resolve_device,
+    resolve_precision,
+)
 from skinbench.hookspecs import hookimpl
 from skinbench.images import load_rgb
 from skinbench.plugins.backbones._torch_base import Preprocess
@@ -38,6 +40,10 @@ from skinbench.plugins.heads._torch_utils import (
     grad_scaler,
     seeded_generator,
 )
+from torch import nn
+from torch.utils.data import DataLoader, WeightedRandomSampler
+from torchvision import transforms
+from tqdm.auto import tqdm
 
 CropFraction = Annotated[float, Field(gt=0.0, le=1.0)]
 """A share of the image area kept by a random crop."""

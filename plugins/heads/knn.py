@@ -7,12 +7,11 @@ from typing import Annotated, Literal
 import numpy as np
 import sklearn
 from pydantic import Field, PositiveInt
-from sklearn.neighbors import KNeighborsClassifier
-
 from skinbench.api import Head, Part, PluginParams, Prediction
 from skinbench.calibration import macro_f1
 from skinbench.hookspecs import hookimpl
 from skinbench.plugins.heads._sklearn_utils import one_thread, over_all_classes
+from sklearn.neighbors import KNeighborsClassifier
 
 
 class KNNProbe(Head):

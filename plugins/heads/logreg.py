@@ -7,16 +7,15 @@ from typing import Annotated, Literal
 import numpy as np
 import sklearn
 from pydantic import Field, PositiveFloat, PositiveInt
+from skinbench.api import Head, Part, PluginParams, Prediction
+from skinbench.calibration import DecisionRule, macro_f1
+from skinbench.hookspecs import hookimpl
+from skinbench.plugins.heads._sklearn_utils import one_thread, over_all_classes
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-
-from skinbench.api import Head, Part, PluginParams, Prediction
-from skinbench.calibration import DecisionRule, macro_f1
-from skinbench.hookspecs import hookimpl
-from skinbench.plugins.heads._sklearn_utils import one_thread, over_all_classes
 
 
 class LogRegProbe(Head):

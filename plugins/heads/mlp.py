@@ -6,8 +6,6 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
-from torch import nn
-
 from skinbench.api import Head, Part, PluginParams, Prediction
 from skinbench.calibration import DecisionRule, macro_f1
 from skinbench.devices import DeviceName, resolve_device
@@ -19,6 +17,7 @@ from skinbench.plugins.heads._torch_utils import (
     seeded_generator,
     single_cpu_thread,
 )
+from torch import nn
 
 
 class MLPHead(Head):
