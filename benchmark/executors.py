@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections import deque
 from typing import Any, Callable, Iterator
 
@@ -115,7 +116,10 @@ class DaskExecutor:
     def share(self, obj: Any) -> Any:
         """Send an object once for many tasks (a plugin, the parts of one fold). A task holding it rather
         than ``scatter``: the scheduler can recompute it when the worker that kept it is lost."""
-        future = self.client.submit(_same, obj, pure=False)
+        with warnings.catch_warnings():
+            # the warning suggests scatter, whose data a lost worker takes with it: the graph is the point here
+            warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+            future = self.client.submit(_same, obj, pure=False)
         self._futures.add(future)
         return future
 

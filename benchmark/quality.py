@@ -49,7 +49,7 @@ def specular_coverage(rgb: torch.Tensor | np.ndarray, delta_b: float = 15, tau_v
 
     A single (H, W, 3) array (the handcrafted backbone's input) gives a float."""
     if isinstance(rgb, np.ndarray):
-        return float(specular_coverage(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1), delta_b, tau_v))
+        return float(specular_coverage(torch.as_tensor(np.array(rgb, copy=True)).permute(2, 0, 1), delta_b, tau_v))
     return specular_mask(rgb, delta_b, tau_v).to(torch.float32).mean((-2, -1))
 
 

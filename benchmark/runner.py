@@ -185,14 +185,12 @@ class Grid:
         self.bar = tqdm(total=total, desc="cells", unit="cell", disable=not self.progress)
         self.executor = executor
         self.shared = {id(p): executor.share(p) for p in (*self.backbones, *self.augmenters, *self.heads)}
-        for fold, kind in dummies:
-            self.run_dummy(fold, kind)
         self.tags: dict[Any, tuple] = {}
-        self.submit_real_embeddings(groups)
-        for group in groups:
+        for group in groups:  # first: a cluster augments while this process reads the embedding cache
             self.submit(("augment", group), augment_task, self.shared[id(self.augmenters[group.augmenter])],
                         group.fold.fit, group.fold.task, group.fold.seed,
                         None if executor.portable else str(self.augment_dir))
+        self.submit_real_embeddings(groups)
         waiting = list(groups)
         for future in executor.completed():
             tag = self.tags.pop(future)
@@ -202,7 +200,15 @@ class Grid:
                 result, error = None, describe(exc)
             getattr(self, f"on_{tag[0]}")(tag, result, error)
             waiting = [g for g in waiting if not self.dispatch_ready(g)]
+            if any(tag[0] == "head" for tag in self.tags.values()):
+                dummies = self.run_dummies(dummies)  # this process scores chance while the heads train
+        self.run_dummies(dummies)
         self.bar.close()
+
+    def run_dummies(self, dummies: list[tuple[Fold, str]]) -> list:
+        for fold, kind in dummies:
+            self.run_dummy(fold, kind)
+        return []
 
     def submit(self, tag: tuple, fn, *args, resources: dict | None = None) -> None:
         self.tags[self.executor.submit(fn, *args, resources=resources)] = tag
