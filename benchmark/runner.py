@@ -132,6 +132,7 @@ class Grid:
         self.done = store.finished()
         self.memo: list[dict[str, np.ndarray]] = [{} for _ in self.backbones]  # digest -> embedding
         self.failed_digests: list[dict[str, str]] = [{} for _ in self.backbones]
+        self.digests: dict[str, str] = {}  # path -> sha256 for this run: one stat per image, not one per use
         self.real_outstanding = [0] * len(self.backbones)
         self.cache_warned = False
 
@@ -227,7 +228,7 @@ class Grid:
         self.cache.write_identity(key, backbone.identity.record())
         todo: dict[str, str] = {}
         for path in paths:
-            digest = file_digest(path)
+            digest = self.digest(path)
             if digest in self.memo[bi] or digest in todo.values():
                 continue
             vector = self.cache.get(key, digest)
@@ -244,6 +245,12 @@ class Grid:
             self.submit((*tag[:2], [d for _, d in chunk], tag[2]), embed_task, self.shared[id(backbone)],
                         chunk_paths, sent, resources=gpu)
         return len(chunks)
+
+    def digest(self, path: str) -> str:
+        found = self.digests.get(path)
+        if found is None:
+            found = self.digests[path] = file_digest(path)
+        return found
 
     def on_embed(self, tag: tuple, vectors: np.ndarray | None, error: str | None) -> None:
         _, bi, digests, group = tag
@@ -359,7 +366,7 @@ class Grid:
             paths = frame["image"].astype(str).tolist()
             x = None
             if with_x:
-                digests = [file_digest(p) for p in paths]
+                digests = [self.digest(p) for p in paths]
                 failed = [self.failed_digests[bi][d] for d in digests if d in self.failed_digests[bi]]
                 if failed:
                     return None, failed[0]

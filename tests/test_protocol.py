@@ -83,3 +83,28 @@ def test_validation_fold_is_patient_disjoint_and_about_one_eighth():
     fit2, val2 = validation_fold(y, groups, 8, seed=3)
     assert (val == val2).all()
     assert any((validation_fold(y, groups, 8, seed=s)[1] != val).any() for s in range(4, 8))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 8), st.integers(2, 6), st.integers(3, 80))
+def test_the_all_at_once_fold_search_gives_scikit_learns_folds(seed, n_folds, n_classes, n_patients):
+    """The vectorised fold choice must pick exactly the parent's folds, ties included (few classes, many
+    equal patients); a scikit-learn release that changes the algorithm fails here."""
+    import warnings
+
+    from sklearn.model_selection import StratifiedGroupKFold
+    from skinbench.protocol import StratifiedGroupKFoldAllAtOnce
+
+    rng = np.random.default_rng(seed)
+    groups = np.sort(rng.integers(0, n_patients, size=3 * n_patients))
+    y = rng.integers(0, n_classes, size=n_patients)[groups]
+    k = min(n_folds, len(np.unique(groups)))
+    if k < 2:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ours = [test for _, test in StratifiedGroupKFoldAllAtOnce(k, shuffle=True, random_state=seed).split(y, y, groups)]
+        theirs = [test for _, test in StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(y, y, groups)]
+    assert len(ours) == len(theirs) == k
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)

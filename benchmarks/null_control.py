@@ -1,0 +1,74 @@
+"""Null control of the verdicts: logreg heads trained on permuted labels must stay at chance.
+
+Issue 7's measurement: 24 logistic-regression heads trained on permuted training labels, on the
+demo data (5 tasks, 3 seeds, the demo's 8-patient test split) = 120 configurations. The seed-only
+`*` rule called 8 of them above chance. Here each configuration gets the leaderboard's verdict
+(patient bootstrap, one-sided, Holm over all configurations), and for calibration the share of
+uncorrected p < 0.05 is printed too (about 5% if the p-values are honest, less if conservative).
+
+    .venv/bin/python benchmarks/null_control.py             # 24 heads x 5 tasks (~3 min on 2 cores)
+    .venv/bin/python benchmarks/null_control.py --heads 4   # a quicker look
+
+The last line is ``above_chance=<share of the permuted configurations called above chance>``.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from skinbench.hookspecs import hookimpl
+from skinbench.plugins.heads.logreg import LogRegProbe
+
+
+class PermutedLabelsProbe(LogRegProbe):
+    """The logreg probe fitted on permuted training and validation labels: any 'signal' is noise."""
+
+    name = "logreg-permuted"
+
+    class Params(LogRegProbe.Params):
+        permutation: int = 0
+        """Which permutation: one head per value."""
+
+    def fit(self, train, val, n_classes, seed, backbone=None):
+        rng = np.random.default_rng([seed, self.config["permutation"]])
+        train.y, val.y = rng.permutation(train.y), rng.permutation(val.y)
+        super().fit(train, val, n_classes, seed, backbone)
+
+
+class NullPlugins:
+    @hookimpl
+    def skinbench_heads(self):
+        return [PermutedLabelsProbe]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--heads", type=int, default=24, help="permuted-label heads (default 24)")
+    args = parser.parse_args()
+    from skinbench.leaderboard import read_results
+    from skinbench.leaderboard.stats import leaderboard_stats
+    from skinbench.runner import run_suite
+
+    suite = {
+        "name": "null-control",
+        "datasets": [{"name": "demo", "params": {"n_patients": 40}}],  # the demo suite's data
+        "backbones": [{"name": "handcrafted"}],
+        "heads": [{"name": "logreg-permuted", "params": {"permutation": i}} for i in range(args.heads)],
+        "protocol": {"seeds": 3},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        run_suite(suite, Path(tmp) / "run", progress=False, extra_plugins=[NullPlugins()])
+        configurations = leaderboard_stats(read_results(Path(tmp) / "run")).configurations
+    models = configurations[configurations["verdict"].notna()]
+    counts = models["verdict"].value_counts().to_dict()
+    raw = float((models["p_vs_stratified"] < 0.05).mean())
+    print(f"{len(models)} permuted-label configurations: verdicts {counts}; "
+          f"uncorrected one-sided p < 0.05 in {raw:.1%}")
+    print(f"above_chance={(models['verdict'] == 'above_chance').mean():.3f}")
+
+
+if __name__ == "__main__":
+    main()
