@@ -313,6 +313,14 @@ class Task:
     samples: pd.DataFrame
     ordinal: bool = False
     description: str = ""
+    origins: list[str] | None = None
+    """Where each sample's row came from (``file line N``), for messages; None for generated data."""
+
+    def where(self, row: int) -> str:
+        """The row's source for a message: its file and line when known, else dataset, task and row."""
+        if self.origins is not None and 0 <= row < len(self.origins):
+            return self.origins[row]
+        return f"dataset '{self.dataset}', task '{self.name}', row {row}"
 
     @property
     def n_classes(self) -> int:

@@ -239,7 +239,7 @@ def join_identical_images(tasks: list[Task], table: pd.DataFrame, where: str) ->
 
 def _with_groups(task: Task, joined: dict[str, str]) -> Task:
     samples = task.samples.assign(group=task.samples["group"].astype(str).map(joined))
-    return Task(task.dataset, task.name, task.classes, samples, task.ordinal, task.description)
+    return Task(task.dataset, task.name, task.classes, samples, task.ordinal, task.description, task.origins)
 
 
 def select_tasks(tasks: list[Task], only: list[str] | None, where: str) -> list[Task]:
@@ -266,15 +266,15 @@ def task_problems(task: Task) -> list[str]:
     if len(task.classes) < 2:
         problems.append(f"{where}: declares {len(task.classes)} class(es) {task.classes}; a task needs at least 2")
     known = set(task.classes)
-    for row, label in zip(df.index, df["label"]):
+    for row, label in enumerate(df["label"]):
         if is_missing(label):
-            problems.append(f"{where}, row {row}: label {label!r} looks like a missing value; leave the cell empty "
-                            "(such rows are left out) or give the real label")
+            problems.append(f"{task.where(row)}: label {label!r} looks like a missing value; leave the cell empty "
+                            f"(such rows are left out of task '{task.name}') or give the real label")
         elif label not in known:
-            problems.append(f"{where}, row {row}: label {label!r} is not one of the declared classes {task.classes}")
-    empty_groups = [row for row, g in zip(df.index, df["group"]) if is_missing(g)]
+            problems.append(f"{task.where(row)}: label {label!r} is not one of the declared classes {task.classes}")
+    empty_groups = [task.where(row) for row, g in enumerate(df["group"]) if is_missing(g)]
     if empty_groups:
-        problems.append(f"{where}, row(s) {_rows(empty_groups)}: the patient id is empty or NaN; every image needs "
+        problems.append(f"{where}: the patient id is empty or NaN in {_rows(empty_groups)}; every image needs "
                         "the id of its patient (they would otherwise be pooled into one patient)")
     counts = df["label"].value_counts()
     problems += [f"{where}: class {c!r} has no samples; drop it from the classes or fix the label map"
@@ -283,10 +283,10 @@ def task_problems(task: Task) -> list[str]:
     if patients < 3:
         problems.append(f"{where}: only {patients} patient(s); a patient-disjoint test split plus a validation fold "
                         "needs at least 3")
-    for row, path in zip(df.index, df["image"]):
+    for row, path in enumerate(df["image"]):
         why = image_problem(path)
         if why:
-            problems.append(f"{path}: {why} ({where}, row {row})")
+            problems.append(f"{task.where(row)}: {path}: {why}")
     return problems
 
 

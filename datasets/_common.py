@@ -156,9 +156,10 @@ class FileDataset(Dataset):
         description += _exclusion_note(excluded)
         if any(excluded.values()):
             logger.info("dataset %s, task %s:%s", self.name, task, _exclusion_note(excluded))
+        origins = samples["origin"].astype(str).tolist() if "origin" in samples else None
         samples = samples.drop(columns=["origin", "label_origin"], errors="ignore").reset_index(drop=True)
         return Task(dataset=self.name, name=task, classes=list(classes), samples=samples,
-                    ordinal=ordinal, description=description.strip())
+                    ordinal=ordinal, description=description.strip(), origins=origins)
 
     def _checked_images(self, samples: pd.DataFrame, problems: Problems, excluded: dict[str, int]) -> pd.DataFrame:
         present = samples["image"].map(os.path.isfile)

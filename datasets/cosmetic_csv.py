@@ -104,7 +104,8 @@ def read_wide_csv(csv: Path, dataset: str, config: dict[str, Any]) -> list[Task]
                                index=pd.Index([line for line, _ in rows], name="csv_line"))
         classes = sorted({label_maps[feature].get(c, c) for c in RAW_CLASSES})
         tasks.append(Task(dataset=dataset, name=feature, classes=classes, samples=samples,
-                          ordinal=len(classes) > 2, description=f"{feature} from {csv.name}"))
+                          ordinal=len(classes) > 2, description=f"{feature} from {csv.name}",
+                          origins=[f"{csv} line {line}" for line, _ in rows]))
     problems.raise_if_any()
     return tasks
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import sys
 import tempfile
@@ -71,6 +72,8 @@ def cell(frame, row, column, value):
 
 def cases(root: Path):
     """(bad input, suite, extra CLI args) for each class."""
+    (root / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    yield torn_store_case(root)
     yield "`seeds: \"three\"`", {**TINY, "protocol": {"seeds": "three"}}, []
     yield "`seeds: 2.5`", {**TINY, "protocol": {"seeds": 2.5}}, []
     yield "`test_fraction: \"0.2\"`", {**TINY, "protocol": {"test_fraction": "0.2"}}, []
@@ -80,7 +83,7 @@ def cases(root: Path):
     yield "misspelt plugin `logrge`", {**TINY, "heads": ["logrge"]}, []
     yield "unknown plugin parameter", {**TINY, "heads": [{"name": "logreg", "params": {"Cs": [1]}}]}, []
     yield "missing PanDerm checkpoint", {**TINY, "backbones": [{"name": "panderm", "params": {
-        "checkpoint": str(root / "nowhere.pth")}}]}, []
+        "weights": str(root / "nowhere.pth")}}]}, []
     yield "missing column", generic_suite(generic_data(root / "col"), label_columns=["severity"]), []
     yield "missing image", generic_suite(generic_data(root / "missing", edit=missing_image)), []
     yield "corrupt image", generic_suite(generic_data(root / "corrupt", edit=corrupt_image)), []
@@ -90,7 +93,7 @@ def cases(root: Path):
     yield "empty patient id", generic_suite(generic_data(
         root / "noid", edit=lambda f, _: cell(f, 2, "patient_id", ""))), []
     yield "only 2 patients", generic_suite(generic_data(root / "two", rows=2)), []
-    yield "unknown label (label_map)", generic_suite(generic_data(root / "map"), classes={"label": ["a"]}), []
+    yield "unknown label (declared classes)", generic_suite(generic_data(root / "map"), classes={"label": ["a"]}), []
     split = generic_suite(generic_data(root / "split", edit=lambda f, _: f.assign(
         split=["test" if i in (0, 3) else "train" for i in range(len(f))])))
     yield "patient on both sides of a given split", {**split, "protocol": {**TINY["protocol"], "split_column": "split"}}, []
@@ -100,10 +103,23 @@ def cases(root: Path):
     yield "`--out` below a file", TINY, ["--out", str(root / "a_file" / "run")]
 
 
+def torn_store_case(root: Path) -> tuple[str, dict, list]:
+    """A finished tiny run whose results.jsonl then loses the end of its last record (a kill mid-write)."""
+    out = root / "torn"
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        main(["run", str(root / "tiny.yaml"), "--out", str(out), "--no-progress", "--format", "none"])
+    store = out / "results.jsonl"
+    store.write_bytes(store.read_bytes()[:-40])
+    return "torn last record in results.jsonl", TINY, ["--out", str(out)]
+
+
 def first_error(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.startswith("skinbench: error")]
-    rest = text.splitlines()
-    return (lines[0] if lines else (rest[0] if rest else "")).removeprefix("skinbench: error: ")
+    """The error line, with its first detail line when the error is a heading ("... not valid:")."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines) if line.startswith(("skinbench: error", "skinbench: WARNING",
+                                                                         "skinbench: ERROR"))), 0)
+    shown = lines[start:start + 2] if lines[start].endswith(":") else lines[start:start + 1]
+    return " ".join(shown).removeprefix("skinbench: error: ") if lines else ""
 
 
 def main_catalogue() -> str:
@@ -117,9 +133,13 @@ def main_catalogue() -> str:
             else:
                 path.write_text(yaml.safe_dump(suite))
             err = io.StringIO()
+            handler = logging.StreamHandler(err)  # the CLI's log lines go to the terminal's stderr, too
+            handler.setFormatter(logging.Formatter("skinbench: %(levelname)s: %(message)s"))
+            logging.getLogger().addHandler(handler)
             with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
                 args = ["run", str(path), "--out", str(root / f"run{n}"), "--no-progress", "--format", "none"]
                 code = main(args + extra)
+            logging.getLogger().removeHandler(handler)
             text = err.getvalue()
             message = first_error(text).replace(tmp, "…").replace("|", "\\|")
             rows.append(f"| {name} | {code} | {'yes' if 'Traceback' in text else 'no'} | {message} |")

@@ -157,7 +157,7 @@ def test_empty_patient_ids_are_not_pooled(tmp_path):
     suite = {**TINY, "datasets": [{"name": "cosmetic-csv", "params": {"csv": str(folder / "cosmetic.csv")}}]}
     with pytest.raises(DataError, match="the patient id is empty or NaN") as info:
         preflight(suite)
-    assert "row(s) 2, 7" in str(info.value)  # the CSV lines of both rows
+    assert "cosmetic.csv line 2, " in str(info.value) and "cosmetic.csv line 7;" in str(info.value)  # both rows
 
 
 def test_too_few_patients_is_an_error_not_a_nan_crash(tmp_path, generic):
