@@ -205,11 +205,13 @@ def test_a_full_cache_disk_warns_and_the_run_goes_on(tmp_path, monkeypatch, capl
 
 
 def test_validate_refuses_missing_weights_within_seconds(tmp_path, capsys):
-    suite = {**TINY, "backbones": [{"name": "panderm", "params": {"weights": str(tmp_path / "missing.pth")}}]}
+    suite = {**TINY, "backbones": [{"name": "panderm", "params": {"weights": str(tmp_path / "missing.pth")}}],
+             "augmenters": [{"name": "sd-img2img", "params": {"model": str(tmp_path / "no_sd_folder")}}]}
     (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
     start = time.perf_counter()
     code = main(["validate", str(tmp_path / "suite.yaml")])
     elapsed = time.perf_counter() - start
     err = capsys.readouterr().err
     assert code == 2 and "backbone 'panderm'" in err and "does not exist" in err
+    assert f"augmenter 'sd-img2img': model folder {tmp_path / 'no_sd_folder'} does not exist" in err  # not a hub id
     assert elapsed < 10, elapsed

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 from PIL import Image
+from skinbench.api import ConfigError
 from skinbench.atomic import atomic_write, atomic_write_json
 from skinbench.hub import hub_revision
 
@@ -102,6 +103,10 @@ def model_identity(model: str, revision: str | None, plugin: str) -> dict:
         files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
         return {"fingerprint": _folder_fingerprint(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns)
                                                          for p in files), str(path))}
+    if model.startswith(("/", "./", "../", "~")) or model.count("/") > 1 or "\\" in model:
+        raise ConfigError(f"{plugin}: model folder {path} does not exist; point 'model' at a diffusers "
+                          "model folder (save_pretrained) or give a Hugging Face id such as "
+                          "'stable-diffusion-v1-5/stable-diffusion-v1-5'")
     hint = (f"'{model}' is not a local folder either: point 'model' at a diffusers model folder "
             "(save_pretrained), or run once where the hub is reachable")
     return {"hub_id": model, "revision": hub_revision(model, plugin, revision, hint=hint)}
