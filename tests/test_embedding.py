@@ -104,3 +104,31 @@ def test_a_rerun_suite_makes_no_forward_pass(tmp_path):
     assert cold > 0 and (first["status"] == "ok").any()
     assert len(forwards) == cold  # the second run, in a fresh folder, was served from the cache
     assert (second["status"] == "ok").sum() == (first["status"] == "ok").sum()
+
+
+def test_cpu_embedding_tasks_use_the_machines_thread_count_in_any_process(tmp_path):
+    """A Dask worker process starts with one torch thread; a CPU convolution's sums depend on the
+    thread count, so an embedding task runs at the machine's count (the in-process default) and the
+    Dask run's cached embeddings equal the local run's. The caller's setting is restored."""
+    import os
+
+    from skinbench.plugins.backbones.handcrafted import HandcraftedBackbone
+    from skinbench.tasks import embed_task
+
+    seen = []
+
+    class ThreadRecorder(HandcraftedBackbone):
+        name = "thread-recorder"
+
+        def embed(self, images):
+            seen.append(torch.get_num_threads())
+            return super().embed(images)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # what a Dask worker process gets
+    try:
+        embed_task(ThreadRecorder(size=16), write_images(tmp_path, 2))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {len(os.sched_getaffinity(0))}
