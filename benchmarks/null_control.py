@@ -1,6 +1,6 @@
 """Null control of the verdicts: logreg heads trained on permuted labels must stay at chance.
 
-Issue 7's measurement: 24 logistic-regression heads trained on permuted training labels, on the
+The heads are the built-in ``logreg-permuted`` null control. Issue 7's measurement: 24 logistic-regression heads trained on permuted training labels, on the
 demo data (5 tasks, 3 seeds, the demo's 8-patient test split) = 120 configurations. The seed-only
 `*` rule called 8 of them above chance. Here each configuration gets the leaderboard's verdict
 (patient bootstrap, one-sided, Holm over all configurations), and for calibration the share of
@@ -16,32 +16,6 @@ from __future__ import annotations
 import argparse
 import tempfile
 from pathlib import Path
-
-import numpy as np
-
-from skinbench.hookspecs import hookimpl
-from skinbench.plugins.heads.logreg import LogRegProbe
-
-
-class PermutedLabelsProbe(LogRegProbe):
-    """The logreg probe fitted on permuted training and validation labels: any 'signal' is noise."""
-
-    name = "logreg-permuted"
-
-    class Params(LogRegProbe.Params):
-        permutation: int = 0
-        """Which permutation: one head per value."""
-
-    def fit(self, train, val, n_classes, seed, backbone=None):
-        rng = np.random.default_rng([seed, self.config["permutation"]])
-        train.y, val.y = rng.permutation(train.y), rng.permutation(val.y)
-        super().fit(train, val, n_classes, seed, backbone)
-
-
-class NullPlugins:
-    @hookimpl
-    def skinbench_heads(self):
-        return [PermutedLabelsProbe]
 
 
 def main() -> None:
@@ -60,7 +34,7 @@ def main() -> None:
         "protocol": {"seeds": 3},
     }
     with tempfile.TemporaryDirectory() as tmp:
-        run_suite(suite, Path(tmp) / "run", progress=False, extra_plugins=[NullPlugins()])
+        run_suite(suite, Path(tmp) / "run", progress=False)
         configurations = leaderboard_stats(read_results(Path(tmp) / "run")).configurations
     models = configurations[configurations["verdict"].notna()]
     counts = models["verdict"].value_counts().to_dict()

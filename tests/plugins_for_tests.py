@@ -38,17 +38,6 @@ class BrokenHead(Head):
         return Prediction(proba, np.zeros(len(part), dtype=int))
 
 
-class PermutedLabelsProbe(LogRegProbe):
-    """The logreg probe trained on permuted training and validation labels (leakage control)."""
-
-    name = "logreg-permuted"
-
-    def fit(self, train, val, n_classes, seed, backbone=None):
-        rng = np.random.default_rng(seed + 12345)
-        train.y, val.y = rng.permutation(train.y), rng.permutation(val.y)
-        super().fit(train, val, n_classes, seed, backbone)
-
-
 class TestPlugins:
     @hookimpl
     def skinbench_backbones(self):
@@ -56,7 +45,7 @@ class TestPlugins:
 
     @hookimpl
     def skinbench_heads(self):
-        return [BrokenHead, PermutedLabelsProbe]
+        return [BrokenHead]
 
 
 class ExplodingHead(Head):

@@ -116,3 +116,25 @@ def test_logreg_identity_covers_temperature_and_sklearn():
     assert default.identity.digest != tempered.identity.digest
     assert "scikit-learn" in default.identity.artefacts
     assert make_head("logreg", C_grid=1.0).config["C_grid"] == [1.0]
+
+
+def test_the_permuted_label_control_learns_nothing_and_leaves_the_shared_labels_alone():
+    """The parts are shared by a suite's heads: the null control must permute copies. On a
+    separable problem the real probe is near perfect while the control is not."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 100)
+    x = rng.normal(size=(200, 8)) + 3.0 * y[:, None]
+    order = rng.permutation(200)
+    x, y = x[order], y[order]
+    train, val, test = (Part(paths=[f"{i}" for i in s], y=y[s].copy(), groups=np.array([f"{i}" for i in s]), x=x[s])
+                        for s in (np.arange(0, 120), np.arange(120, 150), np.arange(150, 200)))
+    labels_before = train.y.copy(), val.y.copy()
+    catalogue = load_catalogue(autoload=False)
+    control = catalogue.create("head", "logreg-permuted", {"permutation": 3})
+    control.fit(train, val, 2, seed=0)
+    np.testing.assert_array_equal(train.y, labels_before[0])
+    np.testing.assert_array_equal(val.y, labels_before[1])
+    real = catalogue.create("head", "logreg", {})
+    real.fit(train, val, 2, seed=0)
+    assert macro_f1(test.y, real.predict(test).labels) > 0.95
+    assert macro_f1(test.y, control.predict(test).labels) < 0.8
