@@ -7,6 +7,7 @@ plugin reports them in ``artefacts()`` and they enter its identity.
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Annotated, Literal
 
 import torch
@@ -85,3 +86,24 @@ def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     if device.type == "cuda" and not tensor.is_pinned():
         tensor = tensor.pin_memory()
     return tensor.to(device, non_blocking=device.type == "cuda")
+
+
+@contextlib.contextmanager
+def cpu_threads(count: int, device: torch.device | str = "cpu"):
+    """torch's intra-op thread count at ``count`` while work runs on the CPU, restored afterwards;
+    a no-op on other devices. A CPU result can depend on the thread count (sums split differently),
+    so callers fix it rather than inherit whatever the process was given."""
+    if torch.device(device).type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def machine_cores() -> int:
+    """The cores this process may run on (its affinity where the OS reports one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -201,15 +201,16 @@ class Grid:
                 result, error = None, describe(exc)
             getattr(self, f"on_{tag[0]}")(tag, result, error)
             waiting = [g for g in waiting if not self.dispatch_ready(g)]
-            if any(tag[0] == "head" for tag in self.tags.values()):
-                dummies = self.run_dummies(dummies)  # this process scores chance while the heads train
+            if dummies and any(pending[0] == "head" for pending in self.tags.values()):
+                self.run_dummies(dummies)  # this process scores chance while the heads train
         self.run_dummies(dummies)
         self.bar.close()
 
-    def run_dummies(self, dummies: list[tuple[Fold, str]]) -> list:
+    def run_dummies(self, dummies: list[tuple[Fold, str]]) -> None:
+        """Score the chance baselines still listed, in order, and empty the list."""
         for fold, kind in dummies:
             self.run_dummy(fold, kind)
-        return []
+        dummies.clear()
 
     def submit(self, tag: tuple, fn, *args, resources: dict | None = None) -> None:
         self.tags[self.executor.submit(fn, *args, resources=resources)] = tag

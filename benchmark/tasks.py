@@ -79,32 +79,16 @@ def augment_task(augmenter: Augmenter, fit: pd.DataFrame, task: Task, seed: int,
 def embed_task(backbone: Backbone, paths: list[str], blobs: dict[str, bytes] | None = None) -> np.ndarray:
     """Embeddings of ``paths`` (rows aligned); ``blobs`` holds the bytes of images the worker cannot read."""
     def run() -> np.ndarray:
+        from .devices import cpu_threads, machine_cores
+
         local = materialize(paths, blobs)
-        if backbone.identity.artefacts.get("device_type", "cpu") != "cpu":
-            return embed_chunk(backbone, local)
-        with machine_threads():
+        # A CPU convolution's sums depend on the thread count (EfficientNet-Lite0 embeddings moved by up to
+        # 5.7e-6 between 2 threads in-process and the 1 a Dask worker process gets), so a cached embedding
+        # would depend on the executor: every executor embeds at the machine's count. The price is
+        # oversubscription while several local workers embed.
+        with cpu_threads(machine_cores(), backbone.identity.artefacts.get("device_type", "cpu")):
             return embed_chunk(backbone, local)
     return _guard("backbone", backbone, run)
-
-
-class machine_threads:
-    """torch at one intra-op thread per usable core of this machine, whatever the process was given.
-
-    A CPU convolution's sums depend on the thread count (EfficientNet-Lite0 embeddings moved by up to
-    5.7e-6 between 2 threads in-process and the 1 a Dask worker process gets), so a cached embedding
-    would depend on the executor. Pinning the count to the machine makes the Dask run equal the
-    local run on the same machine; the price is oversubscription while several local workers embed."""
-
-    def __enter__(self) -> None:
-        import torch
-
-        self.previous = torch.get_num_threads()
-        torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-    def __exit__(self, *exc_info) -> None:
-        import torch
-
-        torch.set_num_threads(self.previous)
 
 
 @dataclass

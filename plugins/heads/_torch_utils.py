@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import torch
+from skinbench.devices import cpu_threads
 from torch import nn
 
 
@@ -48,15 +49,8 @@ def single_cpu_thread(device: torch.device):
     machine: 46 s with two threads, about 2 s with one). One thread also makes results
     independent of the caller's ``torch.set_num_threads``. Restores the previous setting;
     a no-op off the CPU."""
-    if device.type != "cpu":
+    with cpu_threads(1, device):
         yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class BestWeights:
