@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter, defaultdict
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -26,17 +26,26 @@ from .api import ConfigError
 
 SEED_EFFECTS = {
     "changes": ["head initialisation", "validation fold", "augmentation sampling"],
-    "fixed": ["test split (one per repeat; per seed with resample_split)", "embeddings of real images"],
+    "fixed": ["test split or outer folds (one per repeat; per seed with resample_split)", "embeddings of real images"],
 }
+CV_ONLY = ("folds", "cv_repeats")
+HOLDOUT_ONLY = ("test_fraction", "tau", "repeats", "resample_split", "split_file", "split_column")
+
+TestPart = tuple[int, int]
+"""Which patients one evaluation tests on: (split, fold). Holdout: (split, 0); cv: (repeat, outer fold)."""
 
 
 class Protocol(BaseModel):
-    """Split and repetition rules; defaults are seed 000's (Algorithm 1, Table 4.1).
+    """Split and repetition rules; the defaults are the thesis's (Algorithm 1, Table 4.1).
 
-    ``repeats`` > 1 draws that many patient-disjoint test splits (Algorithm 1 with split
-    seeds ``split_seed``, ``split_seed + 1``, ...) and evaluates every seed on each, so the
-    leaderboard's intervals include split-to-split variation. ``resample_split`` is the
-    older spelling of one split per seed. The default is seed 000's single split.
+    ``scheme: holdout`` (the default) tests on one patient-disjoint split. ``repeats`` > 1 draws
+    that many (Algorithm 1 with split seeds ``split_seed``, ``split_seed + 1``, ...) and evaluates
+    every seed on each, so the leaderboard's intervals include split-to-split variation.
+    ``resample_split`` is the older spelling of one split per seed.
+
+    ``scheme: cv`` puts every patient into one of ``folds`` outer folds (:func:`patient_folds`) and
+    tests each fold on a model trained on the others, so every patient is predicted once and the
+    verdicts use all of them. ``cv_repeats`` redraws the folds with split seeds ``split_seed + r``.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -54,6 +63,9 @@ class Protocol(BaseModel):
     split_file: str | None = None
     split_column: str | None = None
     dummy_draws: int = Field(1000, ge=1)
+    scheme: Literal["holdout", "cv"] = "holdout"
+    folds: int = Field(5, ge=2)
+    cv_repeats: int = Field(1, ge=1)
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -71,33 +83,75 @@ class Protocol(BaseModel):
         resampled = [k for k, on in (("repeats", self.repeats > 1), ("resample_split", self.resample_split)) if on]
         if len(published) > 1 or (published and resampled) or len(resampled) > 1:
             raise ValueError(f"choose one way to split: {' and '.join(published + resampled)} were both given")
+        if self.scheme == "cv" and (published or resampled):
+            raise ValueError(f"scheme 'cv' draws its own folds; {' and '.join(published + resampled)} "
+                             "belong to the holdout scheme (use cv_repeats to redraw the folds)")
         return self
 
+    @property
+    def cv(self) -> bool:
+        return self.scheme == "cv"
+
     def as_dict(self) -> dict[str, Any]:
-        return {**self.model_dump(), "seed_effects": SEED_EFFECTS}
+        """The protocol as recorded in ``suite.yaml`` and the split files: the active scheme's fields."""
+        return {**self.model_dump(exclude=set(HOLDOUT_ONLY if self.cv else CV_ONLY)), "seed_effects": SEED_EFFECTS}
+
+    def scheme_record(self) -> dict[str, Any]:
+        """The scheme, K and R, as the receipt records them."""
+        return {"scheme": self.scheme, **({"folds": self.folds, "cv_repeats": self.cv_repeats} if self.cv else
+                                          {"splits": len(self.split_keys())}), "description": self.describe()}
 
     def identity(self) -> dict[str, Any]:
-        """What changes a cell's scores (seeds and splits are columns, not part of the cell)."""
-        return self.model_dump(exclude={"seeds", "repeats"})
+        """What changes a cell's scores (seeds, splits and folds are columns, not part of the cell).
+
+        Only the active scheme's fields count: a holdout cell's identity is what it was before the
+        cv scheme existed, and a cv cell never shares an id with a holdout cell."""
+        return self.model_dump(exclude={"seeds", "repeats", "cv_repeats", *self._unused()})
+
+    def _unused(self) -> tuple[str, ...]:
+        return HOLDOUT_ONLY if self.cv else (*CV_ONLY, "scheme")
 
     def split_keys(self) -> list[int]:
-        """The split index of every evaluation: one split unless ``repeats`` or ``resample_split`` draw more."""
+        """The split index of every evaluation: one split unless ``repeats`` or ``resample_split`` draw more
+        (under cv: one per ``cv_repeats``)."""
+        if self.cv:
+            return list(range(self.cv_repeats))
         if self.resample_split:
             return list(range(len(self.seeds)))
         return list(range(self.repeats))
 
-    def runs(self) -> list[tuple[int, int]]:
-        """Every (split, seed) evaluated: with ``resample_split`` each seed has its own split."""
+    def fold_keys(self) -> list[int]:
+        """The outer folds of one split: ``range(folds)`` under cv, ``[0]`` (the one test part) under holdout."""
+        return list(range(self.folds)) if self.cv else [0]
+
+    def test_parts(self) -> list[TestPart]:
+        return [(split, fold) for split in self.split_keys() for fold in self.fold_keys()]
+
+    def runs(self) -> list[tuple[int, int, int]]:
+        """Every (split, fold, seed) evaluated: with ``resample_split`` each seed has its own split."""
         if self.resample_split:
-            return list(enumerate(self.seeds))
-        return [(split, seed) for split in self.split_keys() for seed in self.seeds]
+            return [(split, 0, seed) for split, seed in enumerate(self.seeds)]
+        return [(split, fold, seed) for split, fold in self.test_parts() for seed in self.seeds]
+
+    def part_name(self, part: TestPart) -> str:
+        """How messages name one test part: 'split 1' or 'repeat 0, fold 3'."""
+        split, fold = part
+        return f"repeat {split}, fold {fold}" if self.cv else f"split {split}"
+
+    def describe(self) -> str:
+        """One line for leaderboards and the site."""
+        if self.cv:
+            repeats = f" × {self.cv_repeats} repeats" if self.cv_repeats > 1 else ""
+            return f"patient-grouped {self.folds}-fold cross-validation{repeats}"
+        repeats = f" × {len(self.split_keys())} splits" if len(self.split_keys()) > 1 else ""
+        return f"holdout of {self.test_fraction:.0%} of patients{repeats}"
 
     def split_seed_for(self, split: int) -> int:
         return self.split_seed + split
 
 
 def label_aware_patient_split(bins: pd.DataFrame, test_fraction: float = 0.2, tau: int = 3, seed: int = 0) -> list[str]:
-    """Seed 000 Algorithm 1: test patients covering every (task, class) bin with support >= tau.
+    """The thesis's Algorithm 1: test patients covering every (task, class) bin with support >= tau.
 
     ``bins`` has one row per labelled image with columns ``group``, ``task`` and ``stratum``.
     Greedy cover of the required bins (ties broken by a seeded shuffle), then a seeded
@@ -126,6 +180,28 @@ def label_aware_patient_split(bins: pd.DataFrame, test_fraction: float = 0.2, ta
     rest = [order[i] for i in rng.permutation(len(order))]
     test.extend(rest[: max(0, target - len(test))])
     return sorted(test)
+
+
+def patient_folds(bins: pd.DataFrame, n_folds: int, seed: int) -> list[list[str]]:
+    """Outer cross-validation folds: every patient in exactly one of ``n_folds`` folds. Returns group ids per fold.
+
+    ``bins`` is the dataset's split table (one row per labelled image and task, columns ``group``,
+    ``task``, ``stratum``), the table Algorithm 1 covers, so the folds belong to the data and do not
+    move with the tasks or label maps a suite selects. Each row's joint stratum is its (task, class)
+    bin, and scikit-learn's StratifiedGroupKFold spreads every bin across the folds as evenly as whole
+    patients allow: the cross-validation form of Algorithm 1's guarantee that rare classes reach the
+    test part (a bin with at least ``n_folds`` patients is in every fold's test part). Why not a
+    greedy of our own: StratifiedGroupKFold is the kept, tested implementation of exactly this rule.
+    """
+    groups = bins["group"].astype(str).to_numpy()
+    strata = (bins["task"].astype(str) + "\x00" + bins["stratum"].astype(str)).to_numpy()
+    n_patients = len(np.unique(groups))
+    if n_patients < n_folds:
+        raise ConfigError(f"{n_patients} patient(s) cannot fill {n_folds} folds; lower protocol.folds")
+    splitter = StratifiedGroupKFoldAllAtOnce(n_splits=n_folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "least populated class" is expected on rare bins
+        return [sorted(set(groups[test])) for _, test in splitter.split(np.zeros(len(groups)), strata, groups)]
 
 
 class StratifiedGroupKFoldAllAtOnce(StratifiedGroupKFold):

@@ -14,7 +14,8 @@ from .validate import LoadedDataset, Preflight, class_counts
 def write_run_header(store: ResultsStore, checked: Preflight) -> None:
     """``suite.yaml`` (every default and each plugin's identity), ``receipt.json`` and ``split/*.json``."""
     atomic_write_text(store.dir / "suite.yaml", yaml.safe_dump(resolved(checked.suite, checked.plugins), sort_keys=False))
-    store.write_json("receipt.json", receipt(checked.catalogue, checked.plugins))
+    store.write_json("receipt.json", {**receipt(checked.catalogue, checked.plugins),
+                                      "evaluation": checked.suite.protocol.scheme_record()})
     for ds in checked.datasets:
         store.write_json(split_path(ds), split_record(ds, checked))
 
@@ -28,10 +29,18 @@ def split_path(ds: LoadedDataset) -> str:
 
 
 def split_record(ds: LoadedDataset, checked: Preflight) -> dict:
-    """Test patients per split, the protocol that chose them and class counts on each side."""
+    """Test patients per split (holdout) or per repeat and outer fold (cv), the protocol that chose them
+    and class counts on each side."""
+    protocol = checked.suite.protocol
+    record = {"dataset": ds.label, "display_name": ds.display_name, "dataset_config": ds.plugin.config,
+              "data_fingerprint": ds.fingerprint, "protocol": protocol.as_dict(), "scheme": protocol.scheme}
+    if protocol.cv:
+        folds = {str(r): [ds.splits[(r, f)] for f in protocol.fold_keys()] for r in protocol.split_keys()}
+        counts = {f"{r}/{f}": {t.name: {str(c): n for c, n in class_counts(t, test).items()} for t in ds.tasks}
+                  for (r, f), test in ds.splits.items()}
+        return {**record, "folds_per_repeat": folds, "class_counts_per_fold": counts, "warnings": ds.warnings}
+    splits = {split: test for (split, _), test in ds.splits.items()}
     counts = {str(k): {t.name: {str(c): n for c, n in class_counts(t, test).items()} for t in ds.tasks}
-              for k, test in ds.splits.items()}
-    return {"dataset": ds.label, "display_name": ds.display_name, "dataset_config": ds.plugin.config,
-            "data_fingerprint": ds.fingerprint, "protocol": checked.suite.protocol.as_dict(),
-            "test_groups": ds.splits[0], "test_groups_per_split": {str(k): g for k, g in ds.splits.items()},
+              for k, test in splits.items()}
+    return {**record, "test_groups": splits[0], "test_groups_per_split": {str(k): g for k, g in splits.items()},
             "class_counts_per_split": counts, "warnings": ds.warnings}

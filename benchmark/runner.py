@@ -1,6 +1,6 @@
 """The grid runner: dataset, split, augment (train only), embed, fit head, score, store.
 
-Every (task × split × seed × augmenter × backbone × head) is one row of the results store.
+Every (task × split × outer fold × seed × augmenter × backbone × head) is one row of the results store.
 The preflight (:mod:`skinbench.validate`) checks and resolves everything first; the runner
 then walks the grid as tasks (augment a training part, embed a chunk of images, fit one head)
 on an executor — this process by default, or a Dask cluster — while this process, the
@@ -89,11 +89,15 @@ def run_checked(checked: Preflight, progress: bool = False, executor: ExecutorCo
 
 @dataclass
 class Fold:
-    """One (dataset, task, split, seed): the fit, validation and test parts every cell of it shares."""
+    """One (dataset, task, split, outer fold, seed): the fit, validation and test parts every cell of it shares.
+
+    Under holdout ``outer`` is 0; under cv the test part is outer fold ``outer`` of repeat ``split``, and
+    the validation fold, the augmentation sources and every fitted statistic come from the other folds."""
 
     ds: LoadedDataset
     task: Task
     split: int
+    outer: int
     seed: int
     fit: pd.DataFrame
     val: pd.DataFrame
@@ -102,7 +106,7 @@ class Fold:
 
     @property
     def key(self) -> tuple:
-        return (self.ds.label, self.task.name, self.split, self.seed)
+        return (self.ds.label, self.task.name, self.split, self.outer, self.seed)
 
 
 @dataclass
@@ -140,42 +144,42 @@ class Grid:
     def cell_id(self, ds: LoadedDataset, task: Task, backbone: Any, augmenter: Any, head: Any) -> str:
         return cell_id(ds.key, task.name, backbone, augmenter, head, self.protocol.identity())
 
-    def pending(self, key: str, split: int, seed: int) -> bool:
-        return (key, seed, split) not in self.done and (self.only is None or key in self.only)
+    def pending(self, key: str, split: int, outer: int, seed: int) -> bool:
+        return (key, seed, split, outer) not in self.done and (self.only is None or key in self.only)
 
     # ---------------------------------------------------------------- planning
-    def folds(self) -> Iterable[tuple[LoadedDataset, Task, int, int]]:
+    def folds(self) -> Iterable[tuple[LoadedDataset, Task, int, int, int]]:
         for ds in self.checked.datasets:
             for task in ds.tasks:
-                for split, seed in self.protocol.runs():
-                    yield ds, task, split, seed
+                for split, outer, seed in self.protocol.runs():
+                    yield ds, task, split, outer, seed
 
-    def make_fold(self, ds: LoadedDataset, task: Task, split: int, seed: int) -> Fold:
+    def make_fold(self, ds: LoadedDataset, task: Task, split: int, outer: int, seed: int) -> Fold:
         samples = task.samples.reset_index(drop=True).assign(group=lambda d: d["group"].astype(str))
-        is_test = samples["group"].isin(ds.splits[split]).to_numpy()
+        is_test = samples["group"].isin(ds.splits[(split, outer)]).to_numpy()
         train, test = samples[~is_test].reset_index(drop=True), samples[is_test].reset_index(drop=True)
         fit_mask, val_mask = validation_fold(task.encode(train["label"]), train["group"].to_numpy(),
                                              self.protocol.val_folds, seed)
-        return Fold(ds, task, split, seed, train[fit_mask].reset_index(drop=True),
+        return Fold(ds, task, split, outer, seed, train[fit_mask].reset_index(drop=True),
                     train[val_mask].reset_index(drop=True), test, train)
 
     def plan(self) -> tuple[list[Group], list[tuple[Fold, str]]]:
         """Groups of pending model cells, and pending dummy cells, fold by fold."""
         groups, dummies = [], []
-        for ds, task, split, seed in self.folds():
+        for ds, task, split, outer, seed in self.folds():
             fold = None
             for kind in DUMMIES:
                 key = self.cell_id(ds, task, "-", "-", f"dummy:{kind}")
-                if self.pending(key, split, seed):
-                    fold = fold or self.make_fold(ds, task, split, seed)
+                if self.pending(key, split, outer, seed):
+                    fold = fold or self.make_fold(ds, task, split, outer, seed)
                     dummies.append((fold, kind))
             for ai, augmenter in enumerate(self.augmenters):
                 heads = {bi: [hi for hi, h in enumerate(self.heads)
-                              if self.pending(self.cell_id(ds, task, b, augmenter, h), split, seed)]
+                              if self.pending(self.cell_id(ds, task, b, augmenter, h), split, outer, seed)]
                          for bi, b in enumerate(self.backbones)}
                 heads = {bi: his for bi, his in heads.items() if his}
                 if heads:
-                    fold = fold or self.make_fold(ds, task, split, seed)
+                    fold = fold or self.make_fold(ds, task, split, outer, seed)
                     groups.append(Group(fold, ai, heads))
         return groups, dummies
 
@@ -405,7 +409,9 @@ class Grid:
         """The cell's identity and the fold's sizes, as stored with every row."""
         ds, task = fold.ds, fold.task
         row = {"cell_id": self.cell_id(ds, task, backbone, augmenter, head), "dataset": ds.label, "task": task.name,
-               "seed": fold.seed, "split": fold.split, "n_classes": task.n_classes, "ordinal": task.ordinal,
+               "seed": fold.seed, "split": fold.split, "fold": fold.outer, "scheme": self.protocol.scheme,
+               "n_classes": task.n_classes,
+               "ordinal": task.ordinal,
                "n_test": len(fold.test), "data_fingerprint": ds.fingerprint,
                "config": {"dataset": ds.plugin.config, **{kind: _digest(p) for kind, p in
                           (("backbone", backbone), ("augmenter", augmenter), ("head", head))}}}
@@ -416,7 +422,7 @@ class Grid:
 
     def write_predictions(self, row: dict, frame: pd.DataFrame) -> None:
         try:
-            self.store.write_predictions(row["cell_id"], row["seed"], row["split"], frame)
+            self.store.write_predictions(row["cell_id"], row["seed"], row["split"], frame, row["fold"])
         except OSError as exc:
             raise SkinbenchError(f"cannot write predictions into {self.store.predictions_dir} ({exc.strerror or exc}); "
                                  "free space or fix permissions, then rerun the same command to resume") from None
@@ -426,12 +432,13 @@ class Grid:
         try:
             if failure:
                 with open(self.store.dir / "errors.log", "a") as fh:
-                    fh.write(f"--- cell {row['cell_id']} seed {row['seed']} split {row['split']}\n{failure}\n")
+                    fh.write(f"--- cell {row['cell_id']} seed {row['seed']} split {row['split']} fold {row['fold']}\n"
+                             f"{failure}\n")
             self.store.append(row)
         except OSError as exc:
             raise SkinbenchError(f"cannot write results into {self.store.dir} ({exc.strerror or exc}); "
                                  "free space or fix permissions, then rerun the same command to resume") from None
-        self.done.add((row["cell_id"], row["seed"], row["split"]))
+        self.done.add((row["cell_id"], row["seed"], row["split"], row["fold"]))
         self.bar.set_postfix_str(f"{row['task']}/{row['backbone_label']}/{row['augmenter_label']}/{row['head_label']}")
         self.bar.update(1)
 

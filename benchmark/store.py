@@ -5,9 +5,9 @@ Layout of ``DIR``::
     suite.yaml            the resolved suite (every default filled in, each plugin's identity)
     receipt.json          package versions, git commit, device, start time, every plugin found
     split/<dataset>.json  test group ids per split (and the protocol that chose them)
-    results.jsonl         the store of record: one checksummed JSON record per (cell, seed, split)
+    results.jsonl         the store of record: one checksummed JSON record per (cell, seed, split, fold)
     results.csv / results.parquet   exports of the current rows, for pandas and spreadsheets
-    predictions/<cell_id>_s<seed>[_r<split>].parquet   per-sample probabilities of the test part
+    predictions/<cell_id>_s<seed>[_r<split>][_f<fold>].parquet   per-sample probabilities of the test part
     generation_log.csv    provenance of every synthetic image (augmenters that log)
 
 Why a log and not a table rewritten in place: a run killed at *any* byte leaves at most one
@@ -38,15 +38,18 @@ METRICS = (
     "qwk", "auroc", "pr_auc", "top2_accuracy", "ece", "brier", "nll",
 )
 IDENTITY_COLUMNS = (
-    "cell_id", "dataset", "task", "backbone", "augmenter", "head", "seed", "split",
+    "cell_id", "dataset", "task", "backbone", "augmenter", "head", "seed", "split", "fold",
     "backbone_label", "augmenter_label", "head_label", "data_fingerprint",
 )
 RESULT_COLUMNS = IDENTITY_COLUMNS + (
-    "status", "error", "n_train", "n_synthetic", "n_val", "n_test", "n_classes", "ordinal",
+    "scheme", "status", "error", "n_train", "n_synthetic", "n_val", "n_test", "n_classes", "ordinal",
     *METRICS, "seconds", "config",
 )
-NUMERIC_COLUMNS = ("seed", "split", "n_train", "n_synthetic", "n_val", "n_test", "n_classes", "seconds")
-ROW_KEY = ("cell_id", "seed", "split")
+NUMERIC_COLUMNS = ("seed", "split", "fold", "n_train", "n_synthetic", "n_val", "n_test", "n_classes", "seconds")
+ROW_KEY = ("cell_id", "seed", "split", "fold")
+"""One row per key; ``fold`` is the outer cross-validation fold (0 under holdout, and in records written
+before the cv scheme, which lack it)."""
+REQUIRED_KEYS = ("cell_id", "seed", "split")
 DUMMY_HEADS = ("dummy:most_frequent", "dummy:uniform", "dummy:stratified")
 
 logger = logging.getLogger("skinbench.store")
@@ -83,22 +86,22 @@ class ResultsStore:
         return rows
 
     def read(self) -> pd.DataFrame:
-        """The current rows: one per (cell_id, seed, split), the latest record winning (a retried
+        """The current rows: one per (cell_id, seed, split, fold), the latest record winning (a retried
         failure is superseded by its success). Columns are :data:`RESULT_COLUMNS`."""
         records = self.records()
         frame = pd.DataFrame.from_records(records, columns=list(RESULT_COLUMNS)) if records \
             else pd.DataFrame(columns=list(RESULT_COLUMNS))
         return latest_rows(typed(frame))
 
-    def finished(self) -> set[tuple[str, int, int]]:
-        """(cell_id, seed, split) computed successfully and with their predictions on disk."""
+    def finished(self) -> set[tuple[str, int, int, int]]:
+        """(cell_id, seed, split, fold) computed successfully and with their predictions on disk."""
         df = self.read()
         ok = df[df["status"] == "ok"]
-        return {(str(c), int(s), int(r)) for c, s, r in zip(ok["cell_id"], ok["seed"], ok["split"])
-                if self.predictions_path(c, int(s), int(r)).exists()}
+        return {(str(c), int(s), int(r), int(f)) for c, s, r, f in zip(ok["cell_id"], ok["seed"], ok["split"], ok["fold"])
+                if self.predictions_path(c, int(s), int(r), int(f)).exists()}
 
-    def predictions_path(self, cell_id: str, seed: int, split: int = 0) -> Path:
-        suffix = f"_r{split}" if split else ""
+    def predictions_path(self, cell_id: str, seed: int, split: int = 0, fold: int = 0) -> Path:
+        suffix = (f"_r{split}" if split else "") + (f"_f{fold}" if fold else "")
         return self.predictions_dir / f"{cell_id}_s{seed}{suffix}.parquet"
 
     # ---------------------------------------------------------------- writing
@@ -142,8 +145,8 @@ class ResultsStore:
         atomic_write(self.results_csv, lambda fh: frame.to_csv(fh, index=False))
         atomic_write(self.results_parquet, lambda fh: frame.to_parquet(fh, index=False))
 
-    def write_predictions(self, cell_id: str, seed: int, split: int, frame: pd.DataFrame) -> Path:
-        return atomic_write(self.predictions_path(cell_id, seed, split), lambda fh: frame.to_parquet(fh, index=False))
+    def write_predictions(self, cell_id: str, seed: int, split: int, frame: pd.DataFrame, fold: int = 0) -> Path:
+        return atomic_write(self.predictions_path(cell_id, seed, split, fold), lambda fh: frame.to_parquet(fh, index=False))
 
     def write_json(self, relative: str, payload: Any) -> Path:
         return atomic_write_json(self.dir / relative, payload)
@@ -191,12 +194,15 @@ def typed(frame: pd.DataFrame) -> pd.DataFrame:
     for column in (*METRICS, *NUMERIC_COLUMNS):
         if column in frame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    if "split" in frame:
-        frame["split"] = frame["split"].fillna(0).astype(int)
+    for column in ("split", "fold"):
+        if column in frame:
+            frame[column] = frame[column].fillna(0).astype(int)
     if "seed" in frame:
         frame["seed"] = frame["seed"].astype("Int64").astype(int) if frame["seed"].notna().all() else frame["seed"]
     if "ordinal" in frame:
         frame["ordinal"] = frame["ordinal"].map(lambda v: v if isinstance(v, bool) else str(v) == "True")
+    if "scheme" in frame:  # records written before the cv scheme existed are holdout
+        frame["scheme"] = frame["scheme"].fillna("holdout").astype(str)
     for column in ("status", "error", "cell_id", "dataset", "task", "backbone", "augmenter", "head",
                    "backbone_label", "augmenter_label", "head_label", "data_fingerprint"):
         if column in frame:
@@ -205,7 +211,7 @@ def typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def latest_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (cell_id, seed, split): the last successful one, else the last one (a retried failure
+    """One row per (cell_id, seed, split, fold): the last successful one, else the last one (a retried failure
     is superseded by its success; merging run directories never lets a failure hide a success)."""
     if frame.empty:
         return frame.reset_index(drop=True)
@@ -216,7 +222,7 @@ def latest_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def merge_rows(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
-    """Rows of several run directories, deduplicated by (cell_id, seed, split) (a shared dummy row counts once)."""
+    """Rows of several run directories, deduplicated by (cell_id, seed, split, fold) (a shared dummy row counts once)."""
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=list(RESULT_COLUMNS))
@@ -246,7 +252,7 @@ def _decode(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"schema version {record.get('v')!r}; this skinbench reads version {SCHEMA_VERSION}"
     if hashlib.sha256(body.encode()).hexdigest()[:16] != record.get("sha"):
         return None, "checksum mismatch (the record was altered or damaged)"
-    missing = [k for k in ROW_KEY if k not in row]
+    missing = [k for k in REQUIRED_KEYS if k not in row]
     if missing:
         return None, f"record lacks {missing}"
     return row, None

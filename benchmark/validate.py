@@ -34,7 +34,9 @@ from .hashing import config_hash, file_digest
 from .images import image_problem
 from .protocol import (
     Protocol,
+    TestPart,
     label_aware_patient_split,
+    patient_folds,
     split_from_column,
     split_from_file,
 )
@@ -51,12 +53,15 @@ BYTES_PER_SYNTHETIC_IMAGE = 400 * 1024
 
 @dataclass
 class LoadedDataset:
-    """One dataset after the preflight: its selected tasks, test splits and data fingerprint."""
+    """One dataset after the preflight: its selected tasks, test parts and data fingerprint.
+
+    ``splits`` maps every test part, (split, fold), to its test patients: one per split under
+    holdout, one per (repeat, outer fold) under cv."""
 
     plugin: Dataset
     entry: Entry
     tasks: list[Task]
-    splits: dict[int, list[str]]
+    splits: dict[TestPart, list[str]]
     fingerprint: str
     warnings: list[str] = field(default_factory=list)
 
@@ -90,12 +95,17 @@ class Preflight:
     def summary(self) -> list[str]:
         """Tasks, classes with train/test counts, patients and warnings, for the terminal."""
         lines = []
+        protocol = self.suite.protocol
         for ds in self.datasets:
             patients = len(set().union(*(set(t.samples["group"]) for t in ds.tasks)))
-            lines.append(f"dataset '{ds.display_name}': {len(ds.tasks)} task(s), {patients} patients, "
-                         f"{len(ds.splits)} test split(s) of {len(ds.splits[0])} patients")
+            sizes = sorted({len(g) for g in ds.splits.values()})
+            size = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]}–{sizes[-1]}"
+            parts = (f"{protocol.folds} outer folds of {size} patients × {protocol.cv_repeats} repeat(s)" if protocol.cv
+                     else f"{len(ds.splits)} test split(s) of {size} patients")
+            lines.append(f"dataset '{ds.display_name}': {len(ds.tasks)} task(s), {patients} patients, {parts}")
+            first = next(iter(ds.splits.values()))
             for task in ds.tasks:
-                counts = class_counts(task, ds.splits[0])
+                counts = class_counts(task, first)
                 classes = ", ".join(f"{c}: {n['train']}/{n['test']}" for c, n in counts.items())
                 lines.append(f"  task '{task.name}' ({len(task.samples)} images; class: train/test) {classes}")
         for backbone in self.plugins["backbones"]:
@@ -213,10 +223,10 @@ def load_dataset(plugin: Dataset, entry: Entry, protocol: Protocol) -> LoadedDat
     tasks, table, warnings = join_identical_images(tasks, table, where)
     splits, problems = choose_splits(where, table, tasks, protocol)
     tasks = select_tasks(tasks, entry.tasks, where)
-    problems += [p for task in tasks for p in split_problems(task, splits, where)]
+    problems += [p for task in tasks for p in split_problems(task, splits, where, protocol)]
     if problems:
         raise DataError(problems)
-    warnings += [w for task in tasks for w in class_warnings(task, splits, where)]
+    warnings += [w for task in tasks for w in class_warnings(task, splits, where, protocol)]
     return LoadedDataset(plugin, entry, tasks, splits, dataset_fingerprint(tasks, table), warnings)
 
 
@@ -305,31 +315,39 @@ def _rows(rows: list) -> str:
 
 
 def choose_splits(where: str, table: pd.DataFrame, tasks: list[Task],
-                  protocol: Protocol) -> tuple[dict[int, list[str]], list[str]]:
-    """Test patients per split index: a published split (file or column) or seed 000 Algorithm 1."""
+                  protocol: Protocol) -> tuple[dict[TestPart, list[str]], list[str]]:
+    """Test patients per test part: outer folds (cv), a published split (file or column) or Algorithm 1."""
     table = table.assign(group=table["group"].astype(str))
+    if protocol.cv:
+        try:
+            return {(r, f): fold for r in protocol.split_keys()
+                    for f, fold in enumerate(patient_folds(table, protocol.folds, protocol.split_seed_for(r)))}, []
+        except ConfigError as exc:
+            return {}, [f"{where}: {exc}"]
     if protocol.split_column:
         samples = pd.concat([t.samples for t in tasks], ignore_index=True).assign(group=lambda d: d["group"].astype(str))
         test, problems = split_from_column(samples, protocol.split_column, where)
-        return {0: test}, problems
+        return {(0, 0): test}, problems
     if protocol.split_file:
         test, problems = split_from_file(protocol.split_file, set(table["group"]))
-        return {0: test}, problems
-    return {k: label_aware_patient_split(table, protocol.test_fraction, protocol.tau, protocol.split_seed_for(k))
+        return {(0, 0): test}, problems
+    return {(k, 0): label_aware_patient_split(table, protocol.test_fraction, protocol.tau, protocol.split_seed_for(k))
             for k in protocol.split_keys()}, []
 
 
-def split_problems(task: Task, splits: dict[int, list[str]], where: str) -> list[str]:
-    """Each split must leave test images and at least two training patients (for the validation fold)."""
+def split_problems(task: Task, splits: dict[TestPart, list[str]], where: str, protocol: Protocol) -> list[str]:
+    """Each test part must hold test images and leave at least two training patients (for the validation fold)."""
     problems = []
     groups = task.samples["group"].astype(str)
-    for k, test in splits.items():
+    fix = "lower protocol.folds or add patients" if protocol.cv else "raise test_fraction or add patients"
+    for part, test in splits.items():
         is_test = groups.isin(test)
         train_patients = groups[~is_test].nunique()
+        name = protocol.part_name(part)
         if not is_test.any():
-            problems.append(f"{where}, task '{task.name}', split {k}: no test image; raise test_fraction or add patients")
+            problems.append(f"{where}, task '{task.name}', {name}: no test image; {fix}")
         if train_patients < 2:
-            problems.append(f"{where}, task '{task.name}', split {k}: {train_patients} training patient(s); "
+            problems.append(f"{where}, task '{task.name}', {name}: {train_patients} training patient(s); "
                             "the validation fold needs at least 2")
     return problems
 
@@ -341,16 +359,19 @@ def class_counts(task: Task, test_groups: list[str]) -> dict[Any, dict[str, int]
                 "test": int(((task.samples["label"] == c) & is_test).sum())} for c in task.classes}
 
 
-def class_warnings(task: Task, splits: dict[int, list[str]], where: str) -> list[str]:
-    """Algorithm 1 can put every image of a rare class into the test part: say so."""
+def class_warnings(task: Task, splits: dict[TestPart, list[str]], where: str, protocol: Protocol) -> list[str]:
+    """Algorithm 1 can put every image of a rare class into the test part: say so.
+
+    Under cv a fold's handful of test images of a class is expected (every patient is tested once,
+    and the verdicts pool the folds), so only a class without training images is worth a warning."""
     warnings = []
-    for k, test in splits.items():
+    for part, test in splits.items():
         for cls, n in class_counts(task, test).items():
-            split = f", split {k}" if len(splits) > 1 else ""
+            split = f", {protocol.part_name(part)}" if len(splits) > 1 else ""
             if n["train"] == 0:
                 warnings.append(f"{where}, task '{task.name}'{split}: class {cls!r} has no training image "
                                 f"({n['test']} in test); no head can learn it")
-            elif n["test"] < MIN_TEST_IMAGES:
+            elif n["test"] < MIN_TEST_IMAGES and not protocol.cv:
                 warnings.append(f"{where}, task '{task.name}'{split}: class {cls!r} has {n['test']} test image(s); "
                                 "its F1 is mostly noise")
     return warnings

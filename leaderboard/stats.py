@@ -8,6 +8,9 @@ seed on each resample and averages the seeds (thesis protocol: seeds are average
 
 How, so that it stays cheap and every comparison is paired:
 
+- Under patient-grouped cross-validation the outer folds' predictions of one (configuration, seed,
+  repeat) are joined into one test part holding every patient exactly once (each predicted by a
+  model that never saw them), so "split" below is a cv repeat and the resamples draw from all patients.
 - One :class:`ResamplePlan` per (dataset, task), seeded by the task's name: multinomial patient
   counts per resample. With several test splits, a resample first draws splits with replacement and
   then patients within each drawn split (a two-stage bootstrap), so split-to-split variation enters
@@ -116,13 +119,24 @@ def aggregate(results: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class StoredPrediction:
-    """One stored (cell, seed, split) test prediction, as class indices per test image."""
+    """One stored (cell, seed, split) test prediction, as class indices per test image.
+
+    Under cv it joins the outer folds: ``part`` says which fold predicted each image, and a dummy has
+    one training prior per fold (``prior[part]``); under holdout there is one part."""
 
     patient: np.ndarray          # index into the split's patient list
     y: np.ndarray                # true class
     pred: np.ndarray | None      # predicted class (models)
-    prior: np.ndarray | None     # class probabilities of a dummy (its training prior)
+    prior: np.ndarray | None     # (parts, classes): class probabilities of a dummy (its training prior per part)
     columns: dict[str, np.ndarray]  # the other stored columns as text (subgroups: region, skin_tone, ...)
+    part: np.ndarray | None = None  # index into ``folds`` per image (None: all 0)
+    folds: tuple[int, ...] = (0,)   # the outer fold of each part
+
+    def __post_init__(self):
+        if self.part is None:
+            self.part = np.zeros(len(self.y), int)
+        if self.prior is not None:
+            self.prior = np.atleast_2d(self.prior)
 
 
 @dataclass
@@ -137,11 +151,32 @@ class TaskPredictions:
     files: dict[int, dict[tuple[str, int], StoredPrediction]]   # split -> (cell_id, seed) -> prediction
     missing: list[str]                                          # ok rows whose predictions file is absent:
                                                                 # their configurations get no interval
+    folds: int = 1                                              # outer folds per split (1: holdout)
+
+    @property
+    def cv(self) -> bool:
+        return self.folds > 1
+
+    def variance_inflation(self) -> float:
+        """How much the patient bootstrap's variance is widened under cv (1 under holdout).
+
+        The bootstrap holds the K fitted models fixed, but the folds' errors are correlated through
+        their shared training patients, so it under-covers the procedure's performance (Bates, Hastie
+        & Tibshirani, "Cross-validation: what does it estimate and how well does it do it?", JASA
+        2023; measured here: 85–93% at 40 and 200 patients, :mod:`skinbench.leaderboard.simulation`).
+        The correction is Nadeau & Bengio's ("Inference for the generalization error", Machine
+        Learning 2003): the variance of the mean of K fold estimates is σ²(1/K + n_test/n_train)
+        rather than σ²/K. With the pooled bootstrap variance standing for σ²/K that is a factor
+        1 + K/(K − 1): 2.25 for 5 folds, which covered in 94–99% of the simulated data sets (40 and
+        200 patients, three populations). Their 1/R for R repeated cross-validations is not used:
+        repeats redraw folds of the *same* patients, and with it three repeats covered only 91–97%.
+        """
+        return 1 + self.folds / (self.folds - 1) if self.cv else 1.0
 
 
-def predictions_file(run_dir: str | Path, cell_id: str, seed: int, split: int = 0) -> Path:
-    """Where a run directory keeps one (cell, seed, split)'s per-image test predictions."""
-    return ResultsStore(run_dir).predictions_path(cell_id, int(seed), int(split))
+def predictions_file(run_dir: str | Path, cell_id: str, seed: int, split: int = 0, fold: int = 0) -> Path:
+    """Where a run directory keeps one (cell, seed, split, fold)'s per-image test predictions."""
+    return ResultsStore(run_dir).predictions_path(cell_id, int(seed), int(split), int(fold))
 
 
 def load_predictions(results: pd.DataFrame) -> dict[tuple[str, str], TaskPredictions]:
@@ -153,37 +188,59 @@ def load_predictions(results: pd.DataFrame) -> dict[tuple[str, str], TaskPredict
     if len(ok) and "run_dir" not in ok:
         raise SkinbenchError("the results have no 'run_dir' column, so their stored predictions cannot be "
                              "found: read them with skinbench.leaderboard.read_results(run_dir)")
+    one_scheme(results)
     return {(str(dataset), str(task)): _task_predictions(str(dataset), str(task), rows)
             for (dataset, task), rows in ok.groupby(["dataset", "task"], sort=False)}
+
+
+def one_scheme(results: pd.DataFrame) -> str:
+    """The evaluation scheme of the rows; holdout and cv rows test different patients and cannot share a table."""
+    schemes = sorted(set(results["scheme"])) if "scheme" in results and len(results) else ["holdout"]
+    if len(schemes) > 1:
+        runs = sorted({str(d) for d in results.get("run_dir", pd.Series(dtype=str))})
+        raise SkinbenchError(f"the results mix evaluation schemes {schemes} (run directories: {', '.join(runs)}); "
+                             "a holdout and a cross-validated run test different patients, so give each "
+                             "leaderboard the runs of one scheme")
+    return schemes[0]
 
 
 def _task_predictions(dataset: str, task: str, rows: pd.DataFrame) -> TaskPredictions:
     loaded = TaskPredictions(dataset, task, [], bool(rows["ordinal"].iloc[0]), {}, {}, [])
     first_file: dict[int, Path] = {}
     incomplete: set[str] = set()
-    for row in rows.itertuples(index=False):
-        path = predictions_file(row.run_dir, row.cell_id, row.seed, row.split)
-        if not path.exists():
-            loaded.missing.append(str(path))
-            incomplete.add(str(row.cell_id))
+    folds = rows.get("fold", pd.Series(0, index=rows.index)).astype(int)
+    expected = {split: set(f) for split, f in folds.groupby(rows["split"].astype(int))}
+    loaded.folds = max((len(f) for f in expected.values()), default=1)
+    for (cell_id, seed, split), runs in rows.assign(fold=folds).groupby(["cell_id", "seed", "split"], sort=False):
+        cell_id, seed, split = str(cell_id), int(seed), int(split)
+        runs = runs.sort_values("fold")
+        paths = [predictions_file(r.run_dir, cell_id, seed, split, r.fold) for r in runs.itertuples(index=False)]
+        absent = [str(p) for p in paths if not p.exists()]
+        if absent or set(runs["fold"]) != expected[split]:  # an out-of-fold prediction must cover every patient
+            loaded.missing += absent or [f"{paths[0].parent}/{cell_id}_s{seed}: outer fold(s) "
+                                         f"{sorted(expected[split] - set(runs['fold']))} of split {split}"]
+            incomplete.add(cell_id)
             continue
-        frame = pq.read_table(path).to_pydict()  # a dict of lists: ~3x faster than a DataFrame for small files
+        frames = [pq.read_table(p).to_pydict() for p in paths]  # dicts of lists: ~3x faster than DataFrames
+        frame, part = _join_folds(frames, paths)
+        path = paths[0]
         classes = [c[len("proba_"):] for c in frame if c.startswith("proba_")]
         if not loaded.classes:
             loaded.classes = classes
         elif classes != loaded.classes:
             raise DataError(f"{path}: classes {classes} differ from {loaded.classes} in other predictions "
                             f"of {dataset}/{task}; the run directories mix incompatible runs")
-        split = int(row.split)
-        if split not in loaded.patients:
-            loaded.patients[split] = pd.Index(pd.unique(np.array(frame["group"], str)))
+        if split not in loaded.patients:  # under cv every repeat tests all patients: one index, shared resamples
+            shared = next(iter(loaded.patients.values())) if loaded.cv and loaded.patients else None
+            loaded.patients[split] = shared if shared is not None else pd.Index(pd.unique(np.array(frame["group"], str)))
             loaded.files[split], first_file[split] = {}, path
-        stored = _stored_prediction(frame, loaded.classes, loaded.patients[split], row.head in DUMMY_HEADS, path)
+        stored = _stored_prediction(frame, loaded.classes, loaded.patients[split], runs["head"].iloc[0] in DUMMY_HEADS,
+                                    path, part, tuple(int(f) for f in runs["fold"]))
         reference = next(iter(loaded.files[split].values()), None)
         if reference is not None and not _same_test_part(reference, stored, len(classes)):
             raise DataError(f"{path}: its test patients or labels differ from those in {first_file[split]} "
                             f"({dataset}/{task}, split {split}); one split's predictions must share one test part")
-        loaded.files[split][(str(row.cell_id), int(row.seed))] = stored
+        loaded.files[split][(cell_id, seed)] = stored
     for split in list(loaded.files):  # a configuration scored on some of its seeds only would mislead
         loaded.files[split] = {key: f for key, f in loaded.files[split].items() if key[0] not in incomplete}
         if not loaded.files[split]:
@@ -191,21 +248,40 @@ def _task_predictions(dataset: str, task: str, rows: pd.DataFrame) -> TaskPredic
     return loaded
 
 
+def _join_folds(frames: list[dict[str, list]], paths: list[Path]) -> tuple[dict[str, list], np.ndarray]:
+    """The outer folds' predictions of one (cell, seed, split) as one test part, and each image's fold index.
+
+    Each patient must be in exactly one fold: a patient predicted twice would be counted twice."""
+    if len(frames) == 1:
+        return frames[0], np.zeros(len(frames[0]["group"]), int)
+    seen: dict[str, Path] = {}
+    for frame, path in zip(frames, paths):
+        for group in set(frame["group"]):
+            if group in seen:
+                raise DataError(f"{path}: patient '{group}' is also in the test part of {seen[group]}; the outer "
+                                "folds of one run must be patient-disjoint (the run directories mix fold assignments)")
+            seen[str(group)] = path
+    joined = {name: [v for frame in frames for v in frame.get(name, [None] * len(frame["group"]))] for name in frames[0]}
+    return joined, np.repeat(np.arange(len(frames)), [len(f["group"]) for f in frames])
+
+
 def _stored_prediction(frame: dict[str, list], classes: list[str], patients: pd.Index, dummy: bool,
-                       path: Path) -> StoredPrediction:
+                       path: Path, part: np.ndarray | None = None, folds: tuple[int, ...] = (0,)) -> StoredPrediction:
     y = _codes(frame["y_true"], classes)
     patient = patients.get_indexer(np.array(frame["group"], str))
     if (y < 0).any() or (patient < 0).any():
         raise DataError(f"{path}: a true label outside {classes} or a patient outside this split's test part")
+    part = np.zeros(len(y), int) if part is None else part
     columns = {name: np.array(values, str) for name, values in frame.items()
                if name not in PREDICTION_COLUMNS and not name.startswith("proba_")}
     if dummy:
-        prior = np.array([frame[f"proba_{c}"][0] for c in classes], float)
-        return StoredPrediction(patient, y, None, prior / prior.sum(), columns)
+        first = [int(np.argmax(part == p)) for p in range(len(folds))]  # a dummy's rows all carry its prior
+        prior = np.array([[frame[f"proba_{c}"][i] for c in classes] for i in first], float)
+        return StoredPrediction(patient, y, None, prior / prior.sum(1, keepdims=True), columns, part, folds)
     pred = _codes(frame["y_pred"], classes)
     if (pred < 0).any():
         raise DataError(f"{path}: a predicted label outside {classes}")
-    return StoredPrediction(patient, y, pred, None, columns)
+    return StoredPrediction(patient, y, pred, None, columns, part, folds)
 
 
 def _codes(labels: list, classes: list[str]) -> np.ndarray:
@@ -235,11 +311,17 @@ class ResamplePlan:
     weights: dict[int, np.ndarray]
 
     @classmethod
-    def draw(cls, n_patients: dict[int, int], n_boot: int, seed: int, key: str) -> ResamplePlan:
+    def draw(cls, n_patients: dict[int, int], n_boot: int, seed: int, key: str, shared: bool = False) -> ResamplePlan:
+        """``shared``: every split holds the same patients (cv repeats), so each resample draws patients once,
+        uses the same counts in every split and averages all of them (splits are not resampled)."""
         if n_boot < 1:
             raise SkinbenchError(f"the bootstrap needs at least one resample, got {n_boot}")
         rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
         splits = sorted(n_patients)
+        if shared:
+            n = n_patients[splits[0]]
+            counts = rng.multinomial(n, np.full(n, 1 / n), size=n_boot)
+            return cls(splits, np.tile(np.arange(len(splits)), (n_boot, 1)), {split: counts for split in splits})
         choice = rng.integers(len(splits), size=(n_boot, len(splits)))
         weights = {split: rng.multinomial(n_patients[split], np.full(n_patients[split], 1 / n_patients[split]),
                                           size=int((choice == index).sum()))
@@ -263,14 +345,16 @@ class CellDraws:
     point: dict[str, float]
     draws: dict[str, np.ndarray]
     n_patients: int   # distinct test patients scored (over splits): the sample size of :func:`estimate`
+    inflation: float = 1.0  # variance factor of the scheme (:meth:`TaskPredictions.variance_inflation`)
 
     def estimate(self, metric: str, alpha: float = ALPHA) -> Estimate:
-        return estimate(self.point[metric], self.draws[metric], self.n_patients, alpha, METRIC_RANGE.get(metric, (0, 1)))
+        return estimate(self.point[metric], self.draws[metric], self.n_patients, alpha, METRIC_RANGE.get(metric, (0, 1)),
+                        self.inflation)
 
     def minus(self, other: CellDraws, metric: str = "macro_f1", alpha: float = ALPHA) -> Estimate:
         """The paired difference self − other on the same resamples."""
         return estimate(self.point[metric] - other.point[metric], self.draws[metric] - other.draws[metric],
-                        min(self.n_patients, other.n_patients), alpha)
+                        min(self.n_patients, other.n_patients), alpha, inflation=max(self.inflation, other.inflation))
 
 
 def leaderboard_metrics(ordinal: bool) -> MetricFn:
@@ -313,23 +397,28 @@ def bootstrap_task(predictions: TaskPredictions, plan: ResamplePlan, metric_fn: 
                 counts = np.bincount((patient * k + y) * k + stored.pred[keep], minlength=n_patients * k * k)
                 values = metric_fn((weights @ counts.reshape(n_patients, k * k)).reshape(-1, k, k).astype(float))
             else:
-                cache_key = stored.prior.tobytes()
-                if cache_key not in expectations:
-                    true_counts = np.bincount(patient * k + y, minlength=n_patients * k).reshape(n_patients, k)
-                    rng = np.random.default_rng([seed, zlib.crc32(cache_key), split])
+                parts = len(stored.prior)
+                cache_key = stored.prior.tobytes() + (stored.part.tobytes() if parts > 1 else b"")
+                if cache_key not in expectations:  # true class counts per patient, in the block of its part
+                    cells = (patient * parts + stored.part[keep]) * k + y
+                    true_counts = np.bincount(cells, minlength=n_patients * parts * k).reshape(n_patients, parts * k)
+                    rng = np.random.default_rng([seed, zlib.crc32(stored.prior.tobytes()), split])
                     expectations[cache_key] = _dummy_expectation(weights @ true_counts, stored.prior, metric_fn, rng)
                 values = expectations[cache_key]
             evaluations.setdefault(cell_id, {})[(split, run_seed)] = (
                 {m: float(v[0]) for m, v in values.items()}, {m: v[1:] for m, v in values.items()})
-    return {cell_id: _combine(plan, runs, len(scored)) for cell_id, runs in evaluations.items()}
+    inflation = predictions.variance_inflation()
+    return {cell_id: _combine(plan, runs, len(scored), inflation) for cell_id, runs in evaluations.items()}
 
 
 def _dummy_expectation(class_counts: np.ndarray, prior: np.ndarray, metric_fn: MetricFn,
                        rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Expected metrics of a classifier drawing labels from ``prior``, for every row of true class counts.
 
-    Its confusion matrix has independent multinomial rows (true class t: counts[t] draws from the
-    prior), so only the distinct count vectors need Monte-Carlo draws. Row 0 (the observed test
+    ``prior`` is (parts, k) and each row of ``class_counts`` holds parts × k counts: under cv each outer
+    fold's dummy draws from its own training prior. Its confusion matrix is a sum of independent
+    multinomial rows (true class t of part p: counts[p, t] draws from prior[p]), so only the distinct
+    count vectors need Monte-Carlo draws. Row 0 (the observed test
     labels: the point estimate) gets :data:`DUMMY_POINT_DRAWS`, as many as the runner's dummies;
     the distinct resampled rows share :data:`DUMMY_BUDGET`, whose Monte-Carlo noise (SD ≈ 0.01 at
     100 draws on 16 images, less on more) adds well under 1% to the bootstrap variance.
@@ -343,19 +432,21 @@ def _dummy_expectation(class_counts: np.ndarray, prior: np.ndarray, metric_fn: M
 
 def _expected_metrics(counts: np.ndarray, prior: np.ndarray, metric_fn: MetricFn, rng: np.random.Generator,
                       draws: int) -> dict[str, np.ndarray]:
-    k = len(prior)
-    draws = 1 if prior.max() == 1 else draws  # the most-frequent dummy is deterministic
+    n_parts, k = prior.shape
+    draws = 1 if (prior.max(1) == 1).all() else draws  # the most-frequent dummy is deterministic
     chunk = max(1, 2_000_000 // (draws * k * k))  # bounds memory on large test sets
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(counts), chunk):
         part = counts[start:start + chunk]
-        cm = np.stack([rng.multinomial(part[:, t], prior, size=(draws, len(part))) for t in range(k)], axis=2)
+        cm = np.stack([sum(rng.multinomial(part[:, p * k + t], prior[p], size=(draws, len(part)))
+                           for p in range(n_parts)) for t in range(k)], axis=2)
         for metric, values in metric_fn(cm.reshape(-1, k, k).astype(float)).items():
             parts.setdefault(metric, []).append(_nanmean(values.reshape(draws, len(part)), axis=0))
     return {metric: np.concatenate(chunks) for metric, chunks in parts.items()}
 
 
-def _combine(plan: ResamplePlan, runs: dict[tuple[int, int], tuple[dict, dict]], n_patients: int) -> CellDraws:
+def _combine(plan: ResamplePlan, runs: dict[tuple[int, int], tuple[dict, dict]], n_patients: int,
+             inflation: float = 1.0) -> CellDraws:
     """Average seeds within each split, then splits: the point as the reported mean, draws per the plan."""
     metrics = list(next(iter(runs.values()))[0])
     by_split: dict[int, list] = {}
@@ -365,7 +456,7 @@ def _combine(plan: ResamplePlan, runs: dict[tuple[int, int], tuple[dict, dict]],
              for m in metrics}
     draws = {m: plan.combine({s: _nanmean(np.stack([r[1][m] for r in rs]), axis=0) for s, rs in by_split.items()})
              for m in metrics}
-    return CellDraws(runs, point, draws, n_patients)
+    return CellDraws(runs, point, draws, n_patients, inflation)
 
 
 def _nanmean(values: np.ndarray, axis: int | None = None) -> np.ndarray | float:
@@ -377,7 +468,7 @@ def _nanmean(values: np.ndarray, axis: int | None = None) -> np.ndarray | float:
 def task_plan(predictions: TaskPredictions, n_boot: int, seed: int) -> ResamplePlan:
     """The task's plan, a function of the seed, the task's name and its test patients only."""
     sizes = {split: len(patients) for split, patients in predictions.patients.items()}
-    return ResamplePlan.draw(sizes, n_boot, seed, f"{predictions.dataset}\x00{predictions.task}")
+    return ResamplePlan.draw(sizes, n_boot, seed, f"{predictions.dataset}\x00{predictions.task}", predictions.cv)
 
 
 # ---------------------------------------------------------------- intervals and tests
@@ -395,17 +486,18 @@ class Estimate:
 
 
 def estimate(point: float, draws: np.ndarray, n_patients: int, alpha: float = ALPHA,
-             bounds: tuple[float, float] | None = None) -> Estimate:
+             bounds: tuple[float, float] | None = None, inflation: float = 1.0) -> Estimate:
     """Interval and p-values of ``point`` from its bootstrap draws (see the module docstring).
 
-    The scale is the bootstrap SE × √(n / (n − 1)); the reference is Student t with n − 1 degrees
-    of freedom. A metric's interval is clipped to its range (``bounds``); a difference's is not.
+    The scale is the bootstrap SE × √(n / (n − 1)) (× √inflation under cv); the reference is Student t
+    with n − 1 degrees of freedom. A metric's interval is clipped to its range (``bounds``); a
+    difference's is not.
     """
     finite = draws[np.isfinite(draws)]
     if not np.isfinite(point) or len(finite) < 2 or n_patients < 2:
         return Estimate(point, np.nan, np.nan, np.nan, np.nan)
     df = n_patients - 1
-    scale = np.std(finite, ddof=1) * np.sqrt(n_patients / df)
+    scale = np.std(finite, ddof=1) * np.sqrt(n_patients / df * inflation)
     half = stdtrit(df, 1 - alpha / 2) * scale  # Student t quantile (scipy.special: no per-call overhead)
     low, high = point - half, point + half
     if bounds is not None:
@@ -480,7 +572,7 @@ def leaderboard_stats(results: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0
     return LeaderboardStats(
         configurations=configurations,
         augmentation=_augmentation_frame(configurations, boots, alpha),
-        tasks=tasks, class_counts=counts, variance=_variance_frame(configurations, boots),
+        tasks=tasks, class_counts=counts, variance=_variance_frame(configurations, boots, results),
         warnings=warned, n_boot=n_boot, n_models=n_models,
     )
 
@@ -637,19 +729,35 @@ def _task_frame(results: pd.DataFrame, predictions: dict, boots: dict, configura
             warned.append(f"{where}: {len(loaded.missing)} successful run(s) have no stored predictions "
                           f"(e.g. {loaded.missing[0]}); their configurations are shown without intervals or verdict")
         patients = [len(p) for p in loaded.patients.values()] if loaded is not None else []
+        tested = ok.groupby(["cell_id", "seed", "split"])["n_test"].sum(min_count=1)  # under cv: over the folds
         rows.append({
             "dataset": dataset, "task": task, "n_classes": _first(ok["n_classes"]),
             "classes": list(loaded.classes) if loaded is not None else [],
-            "n_splits": int(group["split"].nunique()), "n_seeds": int(group["seed"].nunique()),
+            "n_splits": int(group["split"].nunique()), "n_folds": int(group["fold"].nunique()),
+            "n_seeds": int(group["seed"].nunique()),
             "runs_ok": len(ok), "runs_failed": len(group) - len(ok),
             "test_patients_min": min(patients, default=np.nan), "test_patients_max": max(patients, default=np.nan),
-            "test_images_min": _first(ok["n_test"], min), "test_images_max": _first(ok["n_test"], max),
+            "test_images_min": _first(tested, min), "test_images_max": _first(tested, max),
             "n_synthetic_min": _first(ok["n_synthetic"], min), "n_synthetic_max": _first(ok["n_synthetic"], max),
             "delta_scale": scale,
             "mde_delta": minimum_detectable_delta(scale, n_patients, alpha),
             "mde_delta_holm": minimum_detectable_delta(scale, n_patients, alpha, n_tests=2 * max(n_models, 1)),
+            "mde_delta_holm_holdout": _holdout_mde(loaded, scale, n_patients, alpha, 2 * max(n_models, 1)),
         })
     return pd.DataFrame(rows), pd.DataFrame(counts, columns=["dataset", "task", "split", "class", "n_train", "n_test"]), warned
+
+
+def _holdout_mde(loaded: TaskPredictions | None, scale: float, n_patients: int, alpha: float, n_tests: int,
+                 test_fraction: float = 0.2) -> float:
+    """Under cv: the minimum detectable Δ (Holm's first step) that a holdout of ``test_fraction`` of the same
+    patients would have, projected from this run (the bootstrap SE of a patient mean grows as √(n / n_test);
+    the cv variance inflation and the n − 1 expansion are replaced by the holdout's). NaN under holdout."""
+    if loaded is None or not loaded.cv or not np.isfinite(scale) or n_patients < 2:
+        return np.nan
+    n_test = max(2, int(np.ceil(test_fraction * n_patients)))
+    raw = scale / np.sqrt(n_patients / (n_patients - 1) * loaded.variance_inflation())
+    holdout_scale = raw * np.sqrt(n_patients / n_test) * np.sqrt(n_test / (n_test - 1))
+    return minimum_detectable_delta(holdout_scale, n_test, alpha, n_tests=n_tests)
 
 
 def minimum_detectable_delta(scale: float, n_patients: int, alpha: float = ALPHA, power: float = POWER,
@@ -675,23 +783,25 @@ def _delta_scale(models: pd.DataFrame, task_draws: dict, ok: pd.DataFrame) -> tu
     cells = [task_draws[c] for c in models["cell_id"] if c in task_draws]
     if not cells or base.n_patients < 2:
         return np.nan, 0
-    expansion = np.sqrt(base.n_patients / (base.n_patients - 1))
+    expansion = np.sqrt(base.n_patients / (base.n_patients - 1) * base.inflation)
     spreads = [np.nanstd(c.draws["macro_f1"] - base.draws["macro_f1"], ddof=1) * expansion for c in cells]
     return float(np.median(spreads)), base.n_patients
 
 
 def _class_counts(loaded: TaskPredictions, ok: pd.DataFrame) -> list[dict]:
-    stratified = ok[ok["head"] == STRATIFIED]
+    """Per split and class: test images (all patients under cv) and training images (per fold under cv)."""
+    stratified = ok[ok["head"] == STRATIFIED].assign(fold=lambda d: d.get("fold", 0))
     out = []
     for split, files in loaded.files.items():
         reference = next(iter(files.values()))
         test = np.bincount(reference.y, minlength=len(loaded.classes))
         train = np.full(len(loaded.classes), -1)
         rows = stratified[stratified["split"] == split]
-        for row in rows.itertuples(index=False):
-            stored = files.get((row.cell_id, int(row.seed)))
-            if stored is not None and pd.notna(row.n_train):
-                train = np.rint(stored.prior * row.n_train).astype(int)
+        for (cell_id, seed), runs in rows.groupby(["cell_id", "seed"], sort=False):
+            stored = files.get((cell_id, int(seed)))
+            if stored is not None and runs["n_train"].notna().all():  # under cv: the mean over the outer folds
+                per_fold = [stored.prior[stored.folds.index(int(r.fold))] * r.n_train for r in runs.itertuples()]
+                train = np.rint(np.mean(per_fold, axis=0)).astype(int)
                 break
         out += [{"split": split, "class": c, "n_train": int(n) if n >= 0 else np.nan, "n_test": int(t)}
                 for c, n, t in zip(loaded.classes, train, test)]
@@ -706,17 +816,23 @@ def _first(values: pd.Series, reduce: Callable | None = None) -> float:
     return int(reduce(values) if reduce else values.iloc[0])
 
 
-def _variance_frame(configurations: pd.DataFrame, boots: dict) -> pd.DataFrame:
+def _variance_frame(configurations: pd.DataFrame, boots: dict, results: pd.DataFrame) -> pd.DataFrame:
     """Per task, the parts of the variance of one (split, seed) evaluation's macro-F1, averaged over its
     model configurations (method of moments):
 
     - test sampling: bootstrap variance over test patients of one evaluation;
     - seed: variance between seeds on the same split (needs ≥ 2 seeds);
     - split: variance between split means beyond what test sampling and seeds explain (needs ≥ 2
-      splits, i.e. ``protocol.repeats``; approximate, since splits may share test patients).
+      splits, i.e. ``protocol.repeats`` or ``cv_repeats``; approximate, since splits may share test
+      patients, and under cv they share all of them).
+
+    Under cv, ``sd_fold`` is the standard deviation of the stored per-fold macro-F1 between the outer
+    folds of one (configuration, seed, repeat): descriptive, and it holds each fold's own test
+    sampling, so it is not one of the shares.
     """
     rows = []
     models = configurations[configurations["verdict"].notna()]
+    fold_sd = _fold_sd(results[results["cell_id"].isin(models["cell_id"])])
     for (dataset, task), group in models.groupby(["dataset", "task"], sort=False):
         parts = np.array([_variance_parts(boots[(dataset, task)][c]) for c in group["cell_id"]])
         seed_var, split_var, test_var = (_nanmean(parts[:, i]) for i in range(3))
@@ -725,9 +841,19 @@ def _variance_frame(configurations: pd.DataFrame, boots: dict) -> pd.DataFrame:
         rows.append({"dataset": dataset, "task": task, "n_splits": len({s for s, _ in runs}),
                      "n_seeds": len({r for _, r in runs}),
                      "sd_seed": np.sqrt(seed_var), "sd_split": np.sqrt(split_var), "sd_test": np.sqrt(test_var),
-                     "share_seed": seed_var / total, "share_split": split_var / total, "share_test": test_var / total})
+                     "share_seed": seed_var / total, "share_split": split_var / total, "share_test": test_var / total,
+                     "sd_fold": fold_sd.get((dataset, task), np.nan)})
     return pd.DataFrame(rows, columns=["dataset", "task", "n_splits", "n_seeds", "sd_seed", "sd_split", "sd_test",
-                                       "share_seed", "share_split", "share_test"])
+                                       "share_seed", "share_split", "share_test", "sd_fold"])
+
+
+def _fold_sd(rows: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """Per task: √(mean over (configuration, seed, split) of the variance of macro-F1 between outer folds)."""
+    ok = rows[(rows["status"] == "ok") & (rows.groupby(["cell_id", "seed", "split"])["fold"].transform("nunique") > 1)]
+    if ok.empty:
+        return {}
+    per_run = ok.groupby(["dataset", "task", "cell_id", "seed", "split"])["macro_f1"].var(ddof=1)
+    return {key: float(np.sqrt(v)) for key, v in per_run.groupby(level=["dataset", "task"]).mean().items()}
 
 
 def _variance_parts(cell: CellDraws, metric: str = "macro_f1") -> tuple[float, float, float]:

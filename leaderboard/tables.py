@@ -66,18 +66,20 @@ def read_results(run_dir: str | Path) -> pd.DataFrame:
 
 
 def merge_results(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Rows of several run directories, one per (cell_id, seed, split): a shared dummy row counts once."""
+    """Rows of several run directories, one per (cell_id, seed, split, fold): a shared dummy row counts once."""
     return merge_rows(frames)
 
 
 def current_data_rows(results: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset, only rows computed on its latest data (the fingerprint of its last appended row).
+    """Per dataset, only rows computed on its latest data and scheme (those of its last appended row).
 
-    A dataset corrected in place gets new cells under the same labels; the older rows stay in the
-    store for the record but must not be mixed into the tables.
+    A dataset corrected in place, or a suite switched between holdout and cv in the same run
+    directory, gets new cells under the same labels; the older rows stay in the store for the record
+    but must not be mixed into the tables.
     """
-    latest = results.groupby("dataset", sort=False)["data_fingerprint"].last()
-    return results[results["data_fingerprint"] == results["dataset"].map(latest)]
+    latest = results.groupby("dataset", sort=False)[["data_fingerprint", "scheme"]].last()
+    current = results["dataset"].map(latest["data_fingerprint"]).eq(results["data_fingerprint"])
+    return results[current & results["dataset"].map(latest["scheme"]).eq(results["scheme"])]
 
 
 # ---------------------------------------------------------------- formatting
@@ -116,6 +118,9 @@ def _ordered(values: pd.Series, first: str | None = None) -> list:
 
 
 def interval_note(stats: LeaderboardStats) -> str:
+    folds = int(stats.tasks["n_folds"].max()) if "n_folds" in stats.tasks and len(stats.tasks) else 1
+    if folds > 1:
+        return cv_interval_text(stats.n_boot, folds, int(stats.tasks["n_splits"].max()))
     return interval_text(stats.n_boot, splits=bool((stats.tasks["n_splits"] > 1).any()))
 
 
@@ -124,6 +129,16 @@ def interval_text(n_boot: int, splits: bool = False) -> str:
     redrawn = ", test splits redrawn with replacement" if splits else ""
     return (f"Brackets: 95% interval from a bootstrap over test patients ({n_boot} resamples{redrawn}; each scores "
             "every seed and averages them), estimate ± t(n−1) × SE × √(n/(n−1)) for n test patients")
+
+
+def cv_interval_text(n_boot: int, folds: int, repeats: int) -> str:
+    """The brackets under patient-grouped cross-validation (see ``TaskPredictions.variance_inflation``)."""
+    again = f" and each of the {repeats} repeats" if repeats > 1 else ""
+    c = 1 + folds / (folds - 1)
+    return (f"Brackets: 95% interval from a bootstrap over all patients' out-of-fold predictions of {folds}-fold "
+            f"patient-grouped cross-validation ({n_boot} resamples; each scores every seed{again} and averages "
+            f"them), estimate ± t(n−1) × SE × √(n/(n−1) × {c:.2f}) for n patients; {c:.2f} = 1 + K/(K−1) is "
+            "Nadeau and Bengio's correction for the folds' shared training patients")
 
 
 # ---------------------------------------------------------------- tables
@@ -255,7 +270,7 @@ def sample_size_table(stats: LeaderboardStats, dataset: str, digits: int) -> Tab
     for task in stats.tasks[stats.tasks["dataset"] == dataset].itertuples(index=False):
         per_class = counts[counts["task"] == task.task]
         rows.append({
-            "task": task.task, "seeds": task.n_seeds, "splits": task.n_splits,
+            "task": task.task, "seeds": task.n_seeds, "splits": task.n_splits, **cv_columns(task, digits),
             "runs ok": task.runs_ok, "runs failed": task.runs_failed,
             "test patients": _range_text(task.test_patients_min, task.test_patients_max),
             "test images": _range_text(task.test_images_min, task.test_images_max),
@@ -265,15 +280,29 @@ def sample_size_table(stats: LeaderboardStats, dataset: str, digits: int) -> Tab
             "detectable Δ": format_number(task.mde_delta, digits),
             "detectable Δ (Holm)": format_number(task.mde_delta_holm, digits),
         })
+    cv = any("folds" in row for row in rows)
     return Table(
         title="What the data can show",
         caption="Sizes per task (min–max over splits and cells); training images per class are the stratified "
-                "dummy's prior × its training size (real images, fit and validation parts). 'Detectable Δ': the "
-                "smallest true Δ vs stratified found with 80% power by a single one-sided test at 2.5% given the "
-                "bootstrap SE of Δ (median over the task's configurations); '(Holm)': at the first Holm step over "
-                f"both directions of all {stats.n_models} model configurations. Sizes, no interval or correction.",
+                "dummy's prior × its training size (real images, fit and validation parts"
+                f"{'; under cv the mean over the outer folds, and every patient is a test patient' if cv else ''}). "
+                "'Detectable Δ': the smallest true Δ vs stratified found with 80% power by a single one-sided test "
+                "at 2.5% given the bootstrap SE of Δ (median over the task's configurations); '(Holm)': at the first "
+                f"Holm step over both directions of all {stats.n_models} model configurations"
+                f"{HOLDOUT_PROJECTION if cv else ''}. Sizes, no interval or correction.",
         frame=pd.DataFrame(rows),
     )
+
+
+HOLDOUT_PROJECTION = ("; '(Holm, 20% holdout)': the same for a holdout test part of 20% of these patients, projected "
+                      "from this run's SE (√(n / n_test) larger, without the cv correction)")
+
+
+def cv_columns(task, digits: int) -> dict[str, object]:
+    """Under cv: the outer folds, and the projected holdout bar beside the cv one."""
+    if getattr(task, "n_folds", 1) <= 1:
+        return {}
+    return {"folds": task.n_folds, "detectable Δ (Holm, 20% holdout)": format_number(task.mde_delta_holm_holdout, digits)}
 
 
 def _range_text(low: float, high: float) -> str:
@@ -297,14 +326,17 @@ def variance_table(stats: LeaderboardStats, dataset: str, digits: int) -> Table:
         for name, label in (("seed", "seed"), ("split", "split"), ("test", "test patients")):
             sd, share = getattr(part, f"sd_{name}"), getattr(part, f"share_{name}")
             row[f"SD {label}"] = MISSING if pd.isna(sd) else f"{sd:.{digits}f} ({share:.0%})"
+        if pd.notna(part.sd_fold):
+            row["SD between folds"] = f"{part.sd_fold:.{digits}f}"
         rows.append(row)
     return Table(
         title="Sources of variance",
         caption="Standard deviation of one (split, seed) evaluation's macro-F1 from each source, mean variance over "
                 "the task's model configurations (share of the total in brackets): seed = between seeds on one "
                 "split; split = between test splits beyond what seeds and test patients explain (needs "
-                "protocol.repeats ≥ 2); test patients = bootstrap over the test patients. Method-of-moments "
-                "estimates, no interval or correction.",
+                "protocol.repeats ≥ 2); test patients = bootstrap over the test patients; between folds (cv) = "
+                "SD of one fold's macro-F1 between the outer folds of a run, its own test sampling included (not "
+                "a share). Method-of-moments estimates, no interval or correction.",
         frame=pd.DataFrame(rows),
     )
 
@@ -316,18 +348,28 @@ def warnings_table(messages: list[str]) -> Table:
 
 
 def failures_table(results: pd.DataFrame, max_chars: int = 300) -> Table:
-    """Every failed (cell, seed, split) with its error, first ``max_chars`` characters (the store keeps all)."""
+    """Every failed (cell, seed, split, fold) with its error, first ``max_chars`` characters (the store keeps all)."""
     failed = results[results["status"] != "ok"]
     frame = pd.DataFrame({
         "dataset": failed["dataset"], "task": failed["task"], "backbone": failed["backbone_label"],
         "augmenter": failed["augmenter_label"], "head": failed["head_label"], "seed": failed["seed"],
-        "split": failed["split"], "error": [_shorten(e, max_chars) for e in failed["error"]],
+        "split": failed["split"], "fold": failed["fold"], "error": [_shorten(e, max_chars) for e in failed["error"]],
     })
     return Table(
         title=f"Failures ({len(failed)})",
         caption="Failed runs are excluded from every statistic above; the full error is in the results store.",
         frame=frame.reset_index(drop=True),
     )
+
+
+def _scheme_text(results: pd.DataFrame, dataset: str) -> str:
+    """How the dataset was evaluated, when it was cross-validated (holdout is the documented default)."""
+    rows = results[results["dataset"] == dataset]
+    if "scheme" not in rows or not rows["scheme"].eq("cv").any():
+        return ""
+    folds, repeats = rows["fold"].nunique(), rows["split"].nunique()
+    return (f" (patient-grouped {folds}-fold cross-validation{f' × {repeats} repeats' if repeats > 1 else ''}: "
+            "every patient tested once per repeat)")
 
 
 def _shorten(error: object, max_chars: int) -> str:
@@ -352,7 +394,8 @@ def build_report(results: pd.DataFrame, digits: int = 2, n_boot: int = N_BOOT, s
             sample_size_table(stats, dataset, digits),
             variance_table(stats, dataset, digits),
         ]
-        sections.append(Section(title=f"Dataset {dataset}", tables=[t for t in tables if t is not None]))
+        sections.append(Section(title=f"Dataset {dataset}{_scheme_text(results, dataset)}",
+                                tables=[t for t in tables if t is not None]))
     if stats.warnings:
         sections.append(Section(title="Warnings", tables=[warnings_table(stats.warnings)]))
     if (results["status"] != "ok").any():

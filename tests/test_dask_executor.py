@@ -46,6 +46,18 @@ def test_a_local_cluster_of_two_workers_reproduces_the_local_run(tmp_path, suite
     assert synthetic, "the driver stores the images its workers generated"
 
 
+def test_a_cv_suite_gives_identical_rows_on_dask(tmp_path, suite_factory, cluster):
+    suite = suite_factory(augmenters=["none", "classical"],
+                          protocol={"seeds": [0], "dummy_draws": 100, "scheme": "cv", "folds": 4})
+    local = run_suite(suite, tmp_path / "local", cache_dir=tmp_path / "cache-local")
+    dask = run_suite(suite, tmp_path / "dask", cache_dir=tmp_path / "cache-dask",
+                     executor=Executor(kind="dask", scheduler=cluster.scheduler_address))
+    columns = ["cell_id", "seed", "split", "fold", "status", *METRICS]
+    assert (dask["status"] == "ok").all() and sorted(dask["fold"].unique()) == [0, 1, 2, 3]
+    pd.testing.assert_frame_equal(dask[columns].sort_values(columns[:4]).reset_index(drop=True),
+                                  local[columns].sort_values(columns[:4]).reset_index(drop=True))
+
+
 def test_a_worker_killed_mid_run_is_retried_with_identical_results(tmp_path, suite_factory, cluster):
     marker = tmp_path / "killed"
     head = {"name": "logreg-killer", "params": {"marker": str(marker)}}

@@ -24,7 +24,7 @@ def cosmetic(tmp_path):
 
 def test_splits(suite_datasets: list[dict]) -> list[set[str]]:
     checked = preflight({**BASE, "datasets": suite_datasets})
-    return [set(ds.splits[0]) for ds in checked.datasets]
+    return [set(ds.splits[(0, 0)]) for ds in checked.datasets]
 
 
 test_splits.__test__ = False  # a helper, not a test
@@ -76,7 +76,7 @@ def test_identical_images_under_two_patients_join_one_group_with_a_warning(cosme
     warning, = [w for w in checked.warnings if "identical image bytes" in w]
     assert "['P001', 'P007']" in warning and str(copy) in warning
     texture = next(t for t in ds.tasks if t.name == "texture").samples
-    sides = texture.assign(test=texture["group"].isin(ds.splits[0])).groupby("group")["test"].nunique()
+    sides = texture.assign(test=texture["group"].isin(ds.splits[(0, 0)])).groupby("group")["test"].nunique()
     assert (sides == 1).all()
 
 
@@ -86,7 +86,7 @@ def test_repeats_draw_distinct_patient_disjoint_splits(tmp_path, suite_factory):
     suite = suite_factory(protocol={"seeds": [0, 1], "repeats": 3, "dummy_draws": 50})
     checked = preflight(suite)
     splits = checked.datasets[0].splits
-    assert sorted(splits) == [0, 1, 2] and len({tuple(s) for s in splits.values()}) == 3
+    assert sorted(splits) == [(0, 0), (1, 0), (2, 0)] and len({tuple(s) for s in splits.values()}) == 3
     results = run_suite(suite, tmp_path / "run")
     assert sorted(results["split"].unique()) == [0, 1, 2]
     assert len(results) == 5 * 3 * 2 * 4  # tasks × splits × seeds × (logreg + 3 dummies)

@@ -112,7 +112,7 @@ def _write_site(root: Path, runs: list[Run], pages: list[TaskPage], n_boot: int)
     for page in pages:
         rendered = env.get_template("task.html").render(
             site=site, root="../", page=page, links=links, figures=_task_figures(root, runs, page),
-            table_caption=TABLE_CAPTION.format(n_boot=n_boot), detectable=_detectable_text(page),
+            table_caption=TABLE_CAPTION.format(n_boot=n_boot) + _cv_caption(page), detectable=_detectable_text(page),
             class_counts=page.class_counts.to_dict("records"), splits=int(page.class_counts["split"].nunique() or 1),
             commits=sorted({str(by_dir[c.run_dir].receipt.get("git_commit") or "unknown") for c in page.configurations}))
         _write_text(root / "tasks" / f"{page.slug}.html", rendered)
@@ -307,14 +307,31 @@ def _item(root: Path, path: Path, title: str, caption: str) -> dict:
     return {"anchor": path.stem, "path": path.relative_to(root).as_posix(), "title": title, "caption": caption}
 
 
+def _cv_caption(page: TaskPage) -> str:
+    folds = page.summary.get("n_folds", 1)
+    if not folds or folds <= 1:
+        return ""
+    return (f" Under {folds}-fold cross-validation the resamples draw from all patients' out-of-fold predictions "
+            f"and the standard error is widened by √{1 + folds / (folds - 1):.2f} (Nadeau and Bengio's correction for "
+            "the folds' shared training patients).")
+
+
 def _detectable_text(page: TaskPage) -> str:
     mde, mde_holm = page.summary.get("mde_delta"), page.summary.get("mde_delta_holm")
     sizes = f"{page.test_images()} test images from {page.test_patients()} patients"
+    folds = page.summary.get("n_folds", 1)
+    if folds and folds > 1:
+        sizes += (f" (patient-grouped {folds}-fold cross-validation: every patient is tested once, by a model "
+                  "that never saw them)")
     if mde is None or pd.isna(mde):
         return f"{sizes}; the minimum detectable Δ needs stored predictions of the stratified dummy and a model."
+    holdout = page.summary.get("mde_delta_holm_holdout")
+    compared = (f" A holdout that tests 20% of the same patients would need {holdout:.2f} (projected from this run's "
+                "standard errors)." if holdout is not None and pd.notna(holdout) else "")
     return (f"With {sizes}, only a Δ vs stratified of at least {mde:.2f} is detectable with 80% power "
             f"(one comparison at level 0.05), and {mde_holm:.2f} for the best of the leaderboard's configurations "
-            "after Holm's correction. Rows in yellow: a class with no training image or fewer than 3 test images.")
+            f"after Holm's correction.{compared} Rows in yellow: a class with no training image or fewer than 3 "
+            "test images.")
 
 
 # ---------------------------------------------------------------- index and provenance

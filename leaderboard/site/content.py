@@ -89,8 +89,8 @@ class TaskPage:
     class_counts: pd.DataFrame
     effects: pd.DataFrame
     warnings: list[str]
-    predictions: dict[tuple[str, int, int], pd.DataFrame]
-    """Stored test predictions by (cell_id, seed, split)."""
+    predictions: dict[tuple[str, int, int, int], pd.DataFrame]
+    """Stored test predictions by (cell_id, seed, split, fold)."""
     subgroups: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
@@ -169,13 +169,13 @@ def _select(frame: pd.DataFrame, where: dict[str, str]) -> pd.DataFrame:
     return frame[mask].reset_index(drop=True)
 
 
-def stored_predictions(results: pd.DataFrame) -> dict[tuple[str, int, int], pd.DataFrame]:
-    """The stored test predictions of every successful row that has them, by (cell_id, seed, split)."""
+def stored_predictions(results: pd.DataFrame) -> dict[tuple[str, int, int, int], pd.DataFrame]:
+    """The stored test predictions of every successful row that has them, by (cell_id, seed, split, fold)."""
     out = {}
     for row in results[results["status"] == "ok"].itertuples(index=False):
-        path = predictions_file(row.run_dir, row.cell_id, row.seed, row.split)
+        path = predictions_file(row.run_dir, row.cell_id, row.seed, row.split, row.fold)
         if path.exists():
-            out[(str(row.cell_id), int(row.seed), int(row.split))] = pd.read_parquet(path)
+            out[(str(row.cell_id), int(row.seed), int(row.split), int(row.fold))] = pd.read_parquet(path)
     return out
 
 
@@ -298,8 +298,9 @@ def _range_text(low: Any, high: Any) -> str:
 
 
 def predictions(page: TaskPage, configuration: Configuration) -> pd.DataFrame:
-    """Every stored test prediction of one configuration, with its seed and split."""
-    frames = [frame.assign(seed=seed, split=split) for (cell_id, seed, split), frame in page.predictions.items()
+    """Every stored test prediction of one configuration, with its seed, split and outer fold."""
+    frames = [frame.assign(seed=seed, split=split, fold=fold) for (cell_id, seed, split, fold), frame
+              in page.predictions.items()
               if cell_id == configuration.cell_id]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
