@@ -9,7 +9,7 @@ error that names the key and lists the known ones.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
 from typing import (
@@ -315,6 +315,9 @@ class Task:
     description: str = ""
     origins: list[str] | None = None
     """Where each sample's row came from (``file line N``), for messages; None for generated data."""
+    left_out: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
+    """Rows a documented rule left out of the task (e.g. an empty label): reason -> (count, the first few
+    ``file line N`` where known), so the preflight and the leaderboard can say so."""
 
     def where(self, row: int) -> str:
         """The row's source for a message: its file and line when known, else dataset, task and row."""

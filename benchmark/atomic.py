@@ -43,3 +43,17 @@ def atomic_write_json(path: str | Path, payload: Any, indent: int | None = 2) ->
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def utf8_problem(path: str | Path, what: str) -> str | None:
+    """Why ``path`` cannot be used, when its name is not valid UTF-8 (a byte Linux allows in file names).
+
+    Results, predictions and the site record paths in UTF-8 files (JSON, parquet, HTML), so such a name
+    is refused up front with the path shown byte by byte, instead of a crash half-way through a run."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+        return f"{what} {shown} has a name that is not valid UTF-8; rename it or choose another path"
+    return None

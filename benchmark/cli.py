@@ -39,7 +39,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--cache-dir", help="embedding/augmentation cache (default: $SKINBENCH_CACHE or ~/.cache/skinbench)")
     run.add_argument("--format", default="markdown", choices=["markdown", "latex", "html", "csv", "none"],
                      help="leaderboard printed at the end")
-    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bars (hidden anyway when stderr is not a terminal)")
     run.add_argument("--executor", choices=["local", "dask"], help="where the grid runs (default: the suite's "
                      "executor section, else local: this process)")
     run.add_argument("--workers", type=int, help="dask: worker processes of the local cluster (default: one per core)")
@@ -110,7 +110,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     checked = preflight(suite, args.out, args.cache_dir)
     for warning in checked.warnings:
         print(f"skinbench: warning: {warning}", file=sys.stderr)
-    results = run_checked(checked, progress=not args.no_progress, executor=executor, cells=args.cell)
+    progress = not args.no_progress and sys.stderr.isatty()  # bars in a log file are noise
+    try:
+        results = run_checked(checked, progress=progress, executor=executor, cells=args.cell)
+    except KeyboardInterrupt:
+        from .store import ResultsStore
+
+        kept = int((ResultsStore(args.out).read()["status"] == "ok").sum())
+        print(f"\nskinbench: interrupted; {kept} finished cell(s) kept in {args.out}; run the same command again "
+              "to resume", file=sys.stderr)
+        return 130
     failed = results[results["status"] == "failed"]
     print(f"\n{len(results)} result rows in {args.out}/results.csv ({len(failed)} failed) "
           f"in {time.perf_counter() - start:.1f} s\n")

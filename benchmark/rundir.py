@@ -8,7 +8,7 @@ from .hashing import config_hash
 from .receipt import receipt
 from .store import ResultsStore
 from .suite import resolved
-from .validate import LoadedDataset, Preflight, class_counts
+from .validate import LoadedDataset, Preflight, class_counts, left_out_warnings
 
 
 def write_run_header(store: ResultsStore, checked: Preflight) -> None:
@@ -33,7 +33,8 @@ def split_record(ds: LoadedDataset, checked: Preflight) -> dict:
     and class counts on each side."""
     protocol = checked.suite.protocol
     record = {"dataset": ds.label, "display_name": ds.display_name, "dataset_config": ds.plugin.config,
-              "data_fingerprint": ds.fingerprint, "protocol": protocol.as_dict(), "scheme": protocol.scheme}
+              "data_fingerprint": ds.fingerprint, "protocol": protocol.as_dict(), "scheme": protocol.scheme,
+              "left_out": {t.name: left_out_warnings(t, f"dataset '{ds.label}'") for t in ds.tasks if t.left_out}}
     if protocol.cv:
         folds = {str(r): [ds.splits[(r, f)] for f in protocol.fold_keys()] for r in protocol.split_keys()}
         counts = {f"{r}/{f}": {t.name: {str(c): n for c, n in class_counts(t, test).items()} for t in ds.tasks}

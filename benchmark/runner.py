@@ -187,7 +187,8 @@ class Grid:
     def run(self, executor) -> None:
         groups, dummies = self.plan()
         total = len(dummies) + sum(len(h) for g in groups for h in g.heads.values())
-        self.bar = tqdm(total=total, desc="cells", unit="cell", disable=not self.progress)
+        self.bars = Progress(self.progress, total, augmenting=len(groups))
+        self.bar = self.bars.cells
         self.executor = executor
         self.shared = {id(p): executor.share(p) for p in (*self.backbones, *self.augmenters, *self.heads)}
         self.tags: dict[Any, tuple] = {}
@@ -208,7 +209,7 @@ class Grid:
             if dummies and any(pending[0] == "head" for pending in self.tags.values()):
                 self.run_dummies(dummies)  # this process scores chance while the heads train
         self.run_dummies(dummies)
-        self.bar.close()
+        self.bars.close()
 
     def run_dummies(self, dummies: list[tuple[Fold, str]]) -> None:
         """Score the chance baselines still listed, in order, and empty the list."""
@@ -244,6 +245,7 @@ class Grid:
         items = list(todo.items())
         gpu = {"GPU": 1} if backbone.identity.artefacts.get("device_type") == "cuda" else None
         chunks = [items[i:i + PATH_CHUNK] for i in range(0, len(items), PATH_CHUNK)]
+        self.bars.to_embed(len(items))
         for chunk in chunks:
             chunk_paths = [p for p, _ in chunk]
             sent = {p: blobs[p] for p in chunk_paths} if blobs else None
@@ -259,6 +261,7 @@ class Grid:
 
     def on_embed(self, tag: tuple, vectors: np.ndarray | None, error: str | None) -> None:
         _, bi, digests, group = tag
+        self.bars.embedded(len(digests))
         key = embedding_key(self.backbones[bi])
         for i, digest in enumerate(digests):
             if error:
@@ -287,6 +290,7 @@ class Grid:
     # ---------------------------------------------------------------- augmentation
     def on_augment(self, tag: tuple, result: AugmentResult | None, error: str | None) -> None:
         group: Group = tag[1]
+        self.bars.augmented(0 if error else len(result.rows))
         if error:
             group.error = error
             return
@@ -441,6 +445,38 @@ class Grid:
         self.done.add((row["cell_id"], row["seed"], row["split"], row["fold"]))
         self.bar.set_postfix_str(f"{row['task']}/{row['backbone_label']}/{row['augmenter_label']}/{row['head_label']}")
         self.bar.update(1)
+
+
+class Progress:
+    """One bar per stage, so a long stage never looks frozen: images embedded (with a rate), training parts
+    augmented (with the synthetic images made), cells fitted and scored. Quiet when ``enabled`` is false."""
+
+    def __init__(self, enabled: bool, cells: int, augmenting: int):
+        def bar(position: int, desc: str, unit: str, total: int | None) -> tqdm:
+            return tqdm(total=total, desc=desc, unit=unit, position=position, leave=True, disable=not enabled,
+                        dynamic_ncols=True)
+
+        self.embedding = bar(0, "embed images", "img", 0)
+        self.augmenting = bar(1, "augment parts", "part", augmenting)
+        self.cells = bar(2, "fit+score cells", "cell", cells)
+        self.synthetic = 0
+
+    def to_embed(self, images: int) -> None:
+        if images:
+            self.embedding.total += images
+            self.embedding.refresh()
+
+    def embedded(self, images: int) -> None:
+        self.embedding.update(images)
+
+    def augmented(self, images: int) -> None:
+        self.synthetic += images
+        self.augmenting.set_postfix_str(f"{self.synthetic} synthetic images", refresh=False)
+        self.augmenting.update(1)
+
+    def close(self) -> None:
+        for bar in (self.embedding, self.augmenting, self.cells):
+            bar.close()
 
 
 def _digest(plugin: Any) -> str:

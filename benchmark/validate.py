@@ -9,6 +9,7 @@ training images, and that the output and cache folders are writable with room to
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import shutil
@@ -30,6 +31,7 @@ from .api import (
     did_you_mean,
 )
 from .groups import identical_image_groups
+from .atomic import utf8_problem
 from .hashing import config_hash, file_digest
 from .images import image_problem
 from .protocol import (
@@ -183,6 +185,9 @@ def folder_problems(folder: str | Path | None, what: str) -> list[str]:
     """A folder that is a file, or cannot be created or written, is a problem before anything runs."""
     if folder is None:
         return []
+    odd = utf8_problem(folder, what)
+    if odd:
+        return [odd]
     path = Path(folder).expanduser()
     if path.exists() and not path.is_dir():
         return [f"{what} {path} is a file; give a folder"]
@@ -226,6 +231,7 @@ def load_dataset(plugin: Dataset, entry: Entry, protocol: Protocol) -> LoadedDat
     problems += [p for task in tasks for p in split_problems(task, splits, where, protocol)]
     if problems:
         raise DataError(problems)
+    warnings += [w for task in tasks for w in left_out_warnings(task, where)]
     warnings += [w for task in tasks for w in class_warnings(task, splits, where, protocol)]
     return LoadedDataset(plugin, entry, tasks, splits, dataset_fingerprint(tasks, table), warnings)
 
@@ -249,7 +255,7 @@ def join_identical_images(tasks: list[Task], table: pd.DataFrame, where: str) ->
 
 def _with_groups(task: Task, joined: dict[str, str]) -> Task:
     samples = task.samples.assign(group=task.samples["group"].astype(str).map(joined))
-    return Task(task.dataset, task.name, task.classes, samples, task.ordinal, task.description, task.origins)
+    return dataclasses.replace(task, samples=samples)
 
 
 def select_tasks(tasks: list[Task], only: list[str] | None, where: str) -> list[Task]:
@@ -294,7 +300,7 @@ def task_problems(task: Task) -> list[str]:
         problems.append(f"{where}: only {patients} patient(s); a patient-disjoint test split plus a validation fold "
                         "needs at least 3")
     for row, path in enumerate(df["image"]):
-        why = image_problem(path)
+        why = utf8_problem(path, "the image path") or image_problem(path)
         if why:
             problems.append(f"{task.where(row)}: {path}: {why}")
     return problems
@@ -350,6 +356,15 @@ def split_problems(task: Task, splits: dict[TestPart, list[str]], where: str, pr
             problems.append(f"{where}, task '{task.name}', {name}: {train_patients} training patient(s); "
                             "the validation fold needs at least 2")
     return problems
+
+
+def left_out_warnings(task: Task, where: str) -> list[str]:
+    """One line per rule that left rows out of the task (an empty label, a missing image...), with the first rows."""
+    lines = []
+    for reason, (count, first) in task.left_out.items():
+        shown = f": {', '.join(first)}{' …' if count > len(first) else ''}" if first else ""
+        lines.append(f"{where}, task '{task.name}': {count} row(s) left out ({reason}){shown}")
+    return lines
 
 
 def class_counts(task: Task, test_groups: list[str]) -> dict[Any, dict[str, int]]:

@@ -136,17 +136,20 @@ class FileDataset(Dataset):
         return path
 
     def assemble(self, task: str, classes: list, samples: pd.DataFrame, problems: Problems, *,
-                 excluded: dict[str, int] | None = None, ordinal: bool = False, description: str = "",
+                 excluded: dict[str, int | list[str]] | None = None, ordinal: bool = False, description: str = "",
                  drop_empty_classes: bool = False) -> Task:
         """Check images and labels of one task's rows and build the :class:`Task`.
 
         ``samples`` holds ``image`` (absolute path), ``label``, ``group``, optional metadata and
         ``origin`` (where each row came from, for messages; ``label_origin`` too where labels
         come from another file). ``excluded`` counts rows dropped by
-        documented rules; it is extended here and reported in the description and the log.
+        documented rules (a count, or the rows' origins where they are known); it is extended here and
+        reported in the description, the log and :attr:`Task.left_out`.
         ``drop_empty_classes`` is for fixed scales (skin tone 1-10) where a gap is no error: such
         classes are removed from ``classes`` and named in the description."""
-        excluded = dict(excluded or {})
+        left_out = {reason: (len(rows), [str(r) for r in rows[:SHOWN_LEFT_OUT]]) if not isinstance(rows, int)
+                    else (rows, []) for reason, rows in (excluded or {}).items()}
+        excluded = {reason: n for reason, (n, _) in left_out.items()}
         samples = self._checked_images(samples, problems, excluded)
         if drop_empty_classes:
             empty = [c for c in classes if c not in set(samples["label"])]
@@ -158,8 +161,9 @@ class FileDataset(Dataset):
             logger.info("dataset %s, task %s:%s", self.name, task, _exclusion_note(excluded))
         origins = samples["origin"].astype(str).tolist() if "origin" in samples else None
         samples = samples.drop(columns=["origin", "label_origin"], errors="ignore").reset_index(drop=True)
+        left_out = {reason: left_out.get(reason, (n, [])) for reason, n in excluded.items() if n}
         return Task(dataset=self.name, name=task, classes=list(classes), samples=samples,
-                    ordinal=ordinal, description=description.strip(), origins=origins)
+                    ordinal=ordinal, description=description.strip(), origins=origins, left_out=left_out)
 
     def _checked_images(self, samples: pd.DataFrame, problems: Problems, excluded: dict[str, int]) -> pd.DataFrame:
         present = samples["image"].map(os.path.isfile)
@@ -186,6 +190,10 @@ class FileDataset(Dataset):
             if counts.get(cls, 0) == 0:
                 problems.add(f"dataset '{self.name}', task '{task}': class {cls!r} has no samples; "
                              "remove it from the classes or add images of it")
+
+
+SHOWN_LEFT_OUT = 5
+"""Rows named per reason when a task reports the rows it left out."""
 
 
 def _exclusion_note(excluded: dict[str, int]) -> str:

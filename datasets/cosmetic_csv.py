@@ -77,9 +77,10 @@ def read_wide_csv(csv: Path, dataset: str, config: dict[str, Any]) -> list[Task]
     tasks = []
     for feature in features:
         image_col, label_col = columns[feature]
-        rows = []
+        rows, unlabelled = [], []
         for idx, raw in table[label_col].items():
             if raw.strip() == "":
+                unlabelled.append(f"{csv} line {lines[idx]}")
                 continue
             where = f"{csv} line {lines[idx]}, column '{label_col}'"
             try:
@@ -105,7 +106,8 @@ def read_wide_csv(csv: Path, dataset: str, config: dict[str, Any]) -> list[Task]
         classes = sorted({label_maps[feature].get(c, c) for c in RAW_CLASSES})
         tasks.append(Task(dataset=dataset, name=feature, classes=classes, samples=samples,
                           ordinal=len(classes) > 2, description=f"{feature} from {csv.name}",
-                          origins=[f"{csv} line {line}" for line, _ in rows]))
+                          origins=[f"{csv} line {line}" for line, _ in rows],
+                          left_out={f"rows with no {label_col}": (len(unlabelled), unlabelled[:5])} if unlabelled else {}))
     problems.raise_if_any()
     return tasks
 

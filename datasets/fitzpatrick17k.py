@@ -77,7 +77,7 @@ class Fitzpatrick17k(FileDataset):
               problems: Problems) -> Task:
         labelled = table[name] != ""
         return self.assemble(name, self._classes(name, table), samples[labelled].assign(label=table[name][labelled]),
-                             problems, excluded={**excluded, f"rows with an empty {name}": int((~labelled).sum())},
+                             problems, excluded={**excluded, f"rows with an empty {name}": _origins(samples, ~labelled)},
                              description=f"Fitzpatrick17k {name}. {self.meta.notes}")
 
     @staticmethod
@@ -89,3 +89,8 @@ class Fitzpatrick17k(FileDataset):
 @hookimpl
 def skinbench_datasets():
     return [Fitzpatrick17k]
+
+
+def _origins(samples: pd.DataFrame, rows: pd.Series) -> list[str] | int:
+    """Where the selected rows came from, or only how many when the samples carry no origin."""
+    return samples.loc[rows, "origin"].astype(str).tolist() if "origin" in samples else int(rows.sum())

@@ -109,7 +109,8 @@ class GenericCsv(FileDataset):
         return self.assemble(
             column, self._classes(column, labels), samples[labelled].assign(label=labels, stratum=raw[labelled].str.strip()),
             problems,
-            excluded={f"rows with no {column}": int((~labelled).sum())}, ordinal=self._is_ordinal(column),
+            excluded={f"rows with no {column}": samples.loc[~labelled, "origin"].astype(str).tolist()},
+            ordinal=self._is_ordinal(column),
             description=f"{column} from {path.name}. {self.meta.notes}")
 
     def _labels(self, column: str, raw: pd.Series) -> pd.Series:

@@ -33,8 +33,8 @@ of test sets of 8 patients, 88% of 15 and 93% of 30; this interval in 91%, 92% a
 90%, 94%), so tiny test sets still get intervals somewhat too narrow. A percentile p-value cannot go below
 1 / (B + 1), so with Holm over 2m hypotheses no verdict could pass once 2m / (B + 1) ≥ α. The
 interval and the p-value come from the same t, so a p below α/2 is an interval excluding 0.
-Verdicts are Holm-corrected (statsmodels) over both directions of every model configuration of one
-leaderboard; ties with the best are Holm-corrected within each task.
+Verdicts (above chance: Δ vs the best dummy > 0; below chance: Δ vs stratified < 0) are
+Holm-corrected (statsmodels) over both directions of every model configuration of one leaderboard; ties with the best are Holm-corrected within each task.
 """
 from __future__ import annotations
 
@@ -579,9 +579,14 @@ def leaderboard_stats(results: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0
 
 def configuration_stats(results: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
     """One row per configuration: ``<metric>_mean`` / ``_ci_low`` / ``_ci_high`` for every label metric,
-    ``delta_vs_stratified`` and ``delta_vs_best_dummy`` with intervals, ``p_vs_stratified`` (one-sided,
-    H0: Δ ≤ 0) and ``p_vs_stratified_holm``, ``verdict`` and ``tied_with_best``, plus the descriptive
-    seed columns of :func:`aggregate`. Dummy rows carry their own scores and no verdict."""
+    ``delta_vs_stratified`` and ``delta_vs_best_dummy`` with intervals, their one-sided p-values
+    (``p_vs_…``, H0: Δ ≤ 0) Holm-corrected (``p_vs_…_holm``), ``verdict`` and ``tied_with_best``, plus the
+    descriptive seed columns of :func:`aggregate`. Dummy rows carry their own scores and no verdict.
+
+    The verdict is ``above_chance`` when Δ vs the *best* dummy (most-frequent, uniform or stratified,
+    whichever scores highest) is above 0 and ``below_chance`` when Δ vs stratified is below 0, Holm over
+    both directions of every model configuration: a constant predictor equals the most-frequent dummy,
+    so it is never above chance, however skewed the test labels."""
     return leaderboard_stats(results, n_boot, seed).configurations
 
 
@@ -622,17 +627,19 @@ def _configuration_frame(cells: pd.DataFrame, boots: dict, alpha: float) -> pd.D
                     delta = cell.minus(baseline, alpha=alpha)
                     row.update({f"delta_vs_{name}": delta.value, f"delta_vs_{name}_ci_low": delta.low,
                                 f"delta_vs_{name}_ci_high": delta.high})
-                    if name == "stratified":
-                        row.update(p_vs_stratified=delta.p_greater, p_below_stratified=delta.p_less)
+                    row.update({f"p_vs_{name}": delta.p_greater, f"p_below_{name}": delta.p_less})
         rows.append(row)
     columns = ["stratified_macro_f1", "best_dummy", "best_dummy_macro_f1", "delta_vs_stratified",
                "delta_vs_stratified_ci_low", "delta_vs_stratified_ci_high", "delta_vs_best_dummy",
-               "delta_vs_best_dummy_ci_low", "delta_vs_best_dummy_ci_high", "p_vs_stratified", "p_below_stratified"]
+               "delta_vs_best_dummy_ci_low", "delta_vs_best_dummy_ci_high", "p_vs_stratified", "p_below_stratified",
+               "p_vs_best_dummy", "p_below_best_dummy"]
     tests = pd.DataFrame(rows, columns=columns, index=cells.index)
     cells = pd.concat([cells.drop(columns=[c for c in columns if c in cells]), tests], axis=1)
-    up, down = directional_holm(cells["p_vs_stratified"].to_numpy(float), cells["p_below_stratified"].to_numpy(float),
+    cells["p_vs_stratified_holm"], cells["p_below_stratified_holm"] = directional_holm(
+        cells["p_vs_stratified"].to_numpy(float), cells["p_below_stratified"].to_numpy(float), alpha)
+    up, down = directional_holm(cells["p_vs_best_dummy"].to_numpy(float), cells["p_below_stratified"].to_numpy(float),
                                 alpha)
-    cells["p_vs_stratified_holm"], cells["p_below_stratified_holm"] = up, down
+    cells["p_vs_best_dummy_holm"], cells["p_below_chance_holm"] = up, down
     cells["verdict"] = [_direction(u, d, alpha, VERDICTS) for u, d in zip(up, down)]
     return _with_ties(cells, boots, alpha)
 
@@ -881,8 +888,8 @@ def subgroup_stats(results: pd.DataFrame, column: str, n_boot: int = N_BOOT, see
 
     One row per (configuration, subgroup value): test images and patients of the subgroup (the
     smallest over splits), ``enough`` (≥ ``min_n`` images), macro-F1 over *all* the task's classes
-    with its interval, the stratified dummy's expected macro-F1 on that subgroup (``chance``) and the
-    paired Δ with its interval; per configuration, the worst-group gap (best − worst subgroup among
+    with its interval, the subgroup's chance level (``chance_macro_f1``: its best dummy, ``chance_dummy``)
+    and the paired Δ vs that best dummy and vs the stratified dummy, with intervals; per configuration, the worst-group gap (best − worst subgroup among
     those with enough images, chosen on the point estimates) with its interval. Resamples are the
     leaderboard's: the same plan per task, so subgroups and gaps are paired.
     """
@@ -896,11 +903,11 @@ def subgroup_stats(results: pd.DataFrame, column: str, n_boot: int = N_BOOT, see
         plan = task_plan(loaded, n_boot, seed)
         per_value = {v: bootstrap_task(loaded, plan, macro_f1_over_classes, seed, _selector(column, v)) for v in values}
         sizes = {v: _subgroup_size(loaded, column, v) for v in values}
-        stratified = [c for c in per_value[values[0]] if cells.at[c, "head"] == STRATIFIED]
+        dummies = {str(cells.at[c, "head"]): c for c in per_value[values[0]] if cells.at[c, "head"] in DUMMY_HEADS}
         for cell_id in per_value[values[0]]:
             if cells.at[cell_id, "head"] in DUMMY_HEADS:
                 continue
-            rows += _subgroup_rows(cells.loc[cell_id], cell_id, column, per_value, sizes, stratified, min_n, alpha)
+            rows += _subgroup_rows(cells.loc[cell_id], cell_id, column, per_value, sizes, dummies, min_n, alpha)
     if not rows:
         raise SkinbenchError(f"no stored prediction has a '{column}' column; the dataset must provide it "
                              f"(region, skin_tone, sex or age)")
@@ -929,7 +936,7 @@ def _subgroup_size(loaded: TaskPredictions, column: str, value: str) -> tuple[in
     return min(sizes)
 
 
-def _subgroup_rows(cell: pd.Series, cell_id: str, column: str, per_value: dict, sizes: dict, stratified: list,
+def _subgroup_rows(cell: pd.Series, cell_id: str, column: str, per_value: dict, sizes: dict, dummies: dict[str, str],
                    min_n: int, alpha: float) -> list[dict]:
     scores = {v: draws[cell_id] for v, draws in per_value.items()}
     enough = [v for v in scores if sizes[v][0] >= min_n and np.isfinite(scores[v].point["macro_f1"])]
@@ -939,15 +946,25 @@ def _subgroup_rows(cell: pd.Series, cell_id: str, column: str, per_value: dict, 
         worst = min(enough, key=lambda v: scores[v].point["macro_f1"])
         gap = scores[best].minus(scores[worst], alpha=alpha)
     rows = []
+    none = Estimate(np.nan, np.nan, np.nan, np.nan, np.nan)
     for value, score in scores.items():
         f1 = score.estimate("macro_f1", alpha)
-        chance = per_value[value][stratified[0]] if stratified else None
-        delta = score.minus(chance, alpha=alpha) if chance is not None else Estimate(np.nan, np.nan, np.nan, np.nan, np.nan)
+        baselines = {head: per_value[value][c] for head, c in dummies.items()}
+        # the subgroup's own best dummy, chosen on its point estimates: in a subgroup holding only the majority
+        # class the most-frequent dummy is perfect there, and a constant predictor must not beat chance
+        chance = max(baselines, key=lambda h: np.nan_to_num(baselines[h].point["macro_f1"], nan=-1), default=None)
+        stratified = baselines.get(STRATIFIED)
+        delta = score.minus(stratified, alpha=alpha) if stratified is not None else none
+        above = score.minus(baselines[chance], alpha=alpha) if chance is not None else none
         rows.append({
             **{k: cell[k] for k in CELL_KEYS if k != "cell_id"}, "cell_id": cell_id, column: value,
             "n_images": sizes[value][0], "n_patients": sizes[value][1], "enough": sizes[value][0] >= min_n,
             "macro_f1_mean": f1.value, "macro_f1_ci_low": f1.low, "macro_f1_ci_high": f1.high,
-            "chance_macro_f1": chance.point["macro_f1"] if chance is not None else np.nan,
+            "chance_dummy": chance,
+            "chance_macro_f1": baselines[chance].point["macro_f1"] if chance is not None else np.nan,
+            "stratified_macro_f1": stratified.point["macro_f1"] if stratified is not None else np.nan,
+            "delta_vs_best_dummy": above.value, "delta_vs_best_dummy_ci_low": above.low,
+            "delta_vs_best_dummy_ci_high": above.high,
             "delta_vs_stratified": delta.value, "delta_vs_stratified_ci_low": delta.low,
             "delta_vs_stratified_ci_high": delta.high,
             "worst_group_gap": gap.value, "worst_group_gap_ci_low": gap.low, "worst_group_gap_ci_high": gap.high,

@@ -39,7 +39,7 @@ def subgroup_report(scores: pd.DataFrame, column: str, n_boot: int = N_BOOT, min
         values = sorted(pd.unique(part[column]))
         sections.append(Section(title=f"Dataset {dataset}", tables=[
             _score_table(part, column, values, "macro_f1_mean", "macro-F1", note, digits, gap=True),
-            _score_table(part, column, values, "delta_vs_stratified", "Δ vs stratified", note, digits),
+            _score_table(part, column, values, "delta_vs_best_dummy", "Δ vs best dummy", note, digits),
             _chance_table(part, column, values, digits),
         ]))
         small = part[~part["enough"]].drop_duplicates(["task", column])
@@ -67,8 +67,9 @@ def _score_table(scores: pd.DataFrame, column: str, values: list, metric: str, n
     caption = (f"{name} per {column}, macro-F1 averaged over all the task's classes (a class absent from a subgroup "
                "and never predicted there counts 0, so a constant predictor cannot score 1)"
                + ("; worst-group gap: best − worst scored subgroup, chosen on the estimates and compared on the "
-                  "same resamples" if gap else "; Δ against the stratified dummy's expected macro-F1 on the "
-                  "same subgroup and resamples") + f". {note}.")
+                  "same resamples" if gap else "; Δ against the subgroup's best dummy (most-frequent, uniform or "
+                  "stratified, chosen on that subgroup) on the same subgroup and resamples, so a constant predictor "
+                  "is never above chance") + f". {note}.")
     return Table(title=f"{name} by {column}", caption=caption, frame=pd.DataFrame(rows))
 
 
@@ -89,11 +90,11 @@ def _chance_table(scores: pd.DataFrame, column: str, values: list, digits: int) 
                 row[str(value)] = MISSING
                 continue
             group = by_value.loc[value]
-            row[str(value)] = (f"{format_number(group['chance_macro_f1'], digits)} "
+            row[str(value)] = (f"{format_number(group['chance_macro_f1'], digits)} {group['chance_dummy']} "
                                f"(n={group['n_images']}, {group['n_patients']} patients)")
         rows.append(row)
     return Table(title=f"Chance and sizes by {column}",
-                 caption=f"Expected macro-F1 over all classes of the stratified dummy on each {column}, with the "
+                 caption=f"Expected macro-F1 over all classes of the best dummy on each {column} (named), with the "
                          "subgroup's test images and patients (smallest over splits); point values, no interval "
                          "or correction.",
                  frame=pd.DataFrame(rows))
@@ -122,6 +123,6 @@ def plot_subgroups(scores: pd.DataFrame, column: str, out: str | Path | BinaryIO
         axis.set_title(f"{task}\n{' / '.join(map(str, ranking.idxmax()[1:]))}", fontsize=8)
         axis.set_ylim(0, 1.05)
     axes[0].set_ylabel(f"macro-F1 by {column} (95% CI)")
-    figure.text(0.0, -0.02, "Dashed: the subgroup's stratified chance level; only subgroups with enough test images.",
+    figure.text(0.0, -0.02, "Dashed: the subgroup's chance level (its best dummy); only subgroups with enough test images.",
                 fontsize=7, va="top")
     figure.savefig(out, format="png", dpi=120, bbox_inches="tight")

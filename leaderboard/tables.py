@@ -6,11 +6,14 @@ the rows of several run directories first (:func:`merge_results`).
 """
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from skinbench.api import SkinbenchError
+from skinbench.atomic import utf8_problem
 from skinbench.store import DUMMY_HEADS, RESULT_COLUMNS, ResultsStore, merge_rows
 
 from .stats import (
@@ -54,6 +57,9 @@ class Report:
 
 def read_results(run_dir: str | Path) -> pd.DataFrame:
     """The stored rows of a run directory (its datasets' latest data), each with the ``run_dir`` it came from."""
+    odd = utf8_problem(run_dir, "the run directory")
+    if odd:
+        raise SkinbenchError(odd)
     store = ResultsStore(run_dir)
     if not store.exists():
         raise SkinbenchError(f"{run_dir} holds no results (results.jsonl or results.csv): "
@@ -210,7 +216,7 @@ def verdict_table(configs: pd.DataFrame, stats: LeaderboardStats, note: str, dig
                    "head": cell["head_label"], "macro-F1": _interval(cell, "macro_f1", digits),
                    "Δ vs stratified": _interval(cell, "delta_vs_stratified", digits, signed=True),
                    "Δ vs best dummy": _interval(cell, "delta_vs_best_dummy", digits, signed=True),
-                   "p (Holm)": format_p(cell["p_vs_stratified_holm"]),
+                   "p (Holm)": format_p(cell["p_vs_best_dummy_holm"]),
                    "verdict": VERDICT_TEXT.get(cell["verdict"], MISSING),
                    "vs best": _tie_text(cell)}
             if ordinal:
@@ -221,7 +227,8 @@ def verdict_table(configs: pd.DataFrame, stats: LeaderboardStats, note: str, dig
         caption="Δ = macro-F1 − a dummy's expected macro-F1 on the same resampled patients (stratified: random from "
                 "the training prior; best dummy: the task's highest-scoring dummy); 'vs best': 'tied' when a paired "
                 "bootstrap cannot tell the configuration from the task's best (Holm-corrected within the task). "
-                f"{note}; p is the one-sided bootstrap p-value of Δ vs stratified > 0, Holm-corrected over both "
+                f"{note}; p is the one-sided bootstrap p-value of Δ vs best dummy > 0 (a constant predictor is never "
+                "above chance), Holm-corrected over both "
                 f"directions of all {stats.n_models} model configurations, and the verdict is 'above' or 'below "
                 f"chance' when that corrected p < {ALPHA:g}"
                 + (" (QWK: ordinal tasks only)." if ordinal else "."),
@@ -396,8 +403,25 @@ def build_report(results: pd.DataFrame, digits: int = 2, n_boot: int = N_BOOT, s
         ]
         sections.append(Section(title=f"Dataset {dataset}{_scheme_text(results, dataset)}",
                                 tables=[t for t in tables if t is not None]))
-    if stats.warnings:
-        sections.append(Section(title="Warnings", tables=[warnings_table(stats.warnings)]))
+    warned = left_out_rows(results) + stats.warnings
+    if warned:
+        sections.append(Section(title="Warnings", tables=[warnings_table(warned)]))
     if (results["status"] != "ok").any():
         sections.append(Section(title="Failures", tables=[failures_table(results)]))
-    return Report(sections=sections, warnings=stats.warnings, frame=configs)
+    return Report(sections=sections, warnings=warned, frame=configs)
+
+
+def left_out_rows(results: pd.DataFrame) -> list[str]:
+    """The rows each task's dataset left out (an empty label...), as the run's split files recorded them."""
+    tasks = set(zip(results["dataset"], results["task"]))
+    lines: dict[str, None] = {}
+    for run_dir in pd.unique(results.get("run_dir", pd.Series(dtype=str))):
+        for path in sorted((Path(run_dir) / "split").glob("*.json")):
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # a damaged split file costs this note, not the leaderboard
+            for task, messages in (record.get("left_out") or {}).items():
+                if (record.get("dataset"), task) in tasks:
+                    lines.update(dict.fromkeys(messages))
+    return list(lines)

@@ -4,11 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from leaderboard_fixtures import cell_id, patients, write_task
 from plugins_for_tests import TestPlugins
 from skinbench.api import DataError
 from skinbench.baselines import dummy_scores
-from skinbench.leaderboard import leaderboard_stats, merge_results, read_results
+from skinbench.leaderboard import leaderboard_stats, merge_results, read_results, subgroup_stats
 from skinbench.leaderboard.stats import (
     ResamplePlan,
     StoredPrediction,
@@ -152,7 +154,7 @@ def test_verdicts_agree_with_their_intervals(tmp_path):
     assert _config(stats, "coin")["verdict"] == "chance"
     models = stats.configurations[stats.configurations["verdict"].notna()]
     above = models[models["verdict"] == "above_chance"]
-    assert (above["p_vs_stratified_holm"] < 0.05).all() and (above["delta_vs_stratified_ci_low"] > 0).all()
+    assert (above["p_vs_best_dummy_holm"] < 0.05).all() and (above["delta_vs_best_dummy_ci_low"] > 0).all()
     below = models[models["verdict"] == "below_chance"]
     assert (below["delta_vs_stratified_ci_high"] < 0).all()
     assert stats.n_models == 3
@@ -299,3 +301,25 @@ def test_predictions_of_one_split_must_share_their_test_part(tmp_path):
     merged = pd.concat([read_results(tmp_path / "a"), read_results(tmp_path / "b")[lambda r: r["backbone"] != "-"]])
     with pytest.raises(DataError, match="test patients or labels differ"):
         leaderboard_stats(merged, n_boot=10)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(6, 30), st.sampled_from([(30, 10), (10, 30, 5), (25, 25), (40, 5, 5)]))
+def test_a_constant_majority_predictor_is_never_above_chance(tmp_path_factory, seed, n_patients, train_counts):
+    """Whatever the test labels and subgroups, always predicting the training majority is never called above
+    chance, overall or in any subgroup (it equals the most-frequent dummy), though it may beat the stratified one."""
+    rng = np.random.default_rng(seed)
+    k = len(train_counts)
+    groups = patients(n_patients)
+    y = rng.choice(k, len(groups), p=rng.dirichlet(np.ones(k)))
+    tone = np.repeat(rng.choice(["I-II", "III-IV", "V-VI"], n_patients), 2)
+    majority = np.full(len(y), int(np.argmax(train_counts)))
+    run = write_task(tmp_path_factory.mktemp("constant"), groups, y, {
+        ("constant", "none", "logreg"): [majority, majority], ("noise", "none", "logreg"): [rng.integers(0, k, len(y))]
+    }, classes=tuple("abcde"[:k]), train_counts=train_counts, columns={"skin_tone": list(tone)})
+    results = read_results(run)
+    constant = _config(leaderboard_stats(results, n_boot=200), "constant")
+    assert constant["verdict"] != "above_chance" and constant["delta_vs_best_dummy"] <= 1e-12
+    by_tone = subgroup_stats(results, "skin_tone", n_boot=200, min_n=1)
+    rows = by_tone[by_tone["backbone_label"] == "constant"]
+    assert not (rows["delta_vs_best_dummy_ci_low"] > 0).any()

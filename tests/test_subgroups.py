@@ -51,10 +51,13 @@ def test_macro_f1_is_averaged_over_all_the_tasks_classes(scores):
 
 def test_each_subgroup_has_its_own_chance_level_and_interval(scores):
     dark, light = _row(scores, "mixed", "dark"), _row(scores, "mixed", "light")
-    # a prior of (0.5, 0.5): on 'a'-only images F1(a) = 2·0.5/(1 + 0.5) in expectation, F1(b) = 0
-    assert dark["chance_macro_f1"] == pytest.approx((2 / 3) / 2, abs=0.03)
+    # a prior of (0.5, 0.5): on 'a'-only images F1(a) = 2·0.5/(1 + 0.5) in expectation, F1(b) = 0; the most-frequent
+    # dummy says 'a' and is perfect there (0.5 over both classes): the subgroup's chance is that best dummy
+    assert dark["stratified_macro_f1"] == pytest.approx((2 / 3) / 2, abs=0.03)
+    assert (dark["chance_dummy"], dark["chance_macro_f1"]) == ("dummy:most_frequent", pytest.approx(0.5))
     assert light["chance_macro_f1"] == pytest.approx(0.5, abs=0.03)
-    assert light["delta_vs_stratified"] == pytest.approx(1 - light["chance_macro_f1"])
+    assert light["delta_vs_stratified"] == pytest.approx(1 - light["stratified_macro_f1"])
+    assert light["delta_vs_best_dummy"] == pytest.approx(1 - light["chance_macro_f1"])
     assert light["delta_vs_stratified_ci_low"] > 0
     assert light["macro_f1_ci_low"] <= light["macro_f1_mean"] <= light["macro_f1_ci_high"]
     assert (light["n_images"], light["n_patients"]) == (40, 20)
@@ -96,3 +99,10 @@ def test_cli_by_honours_format_output_and_plot(run_dir, tmp_path, capsys):
 def test_unknown_subgroup_column_is_explained(run_dir):
     with pytest.raises(SkinbenchError, match="no stored prediction has a 'age' column"):
         subgroup_stats(read_results(run_dir), "age", n_boot=10)
+
+
+def test_a_constant_majority_predictor_is_never_above_chance_in_any_subgroup(scores, run_dir):
+    """On dark skin (class 'a' only) always saying 'a' beats the stratified dummy, yet has no skill."""
+    always = scores[scores["backbone_label"] == "always-a"]
+    assert (always.loc[always["skin_tone"] == "dark", "delta_vs_stratified_ci_low"] > 0).all()
+    assert (always["delta_vs_best_dummy"] <= 0).all() and not (always["delta_vs_best_dummy_ci_low"] > 0).any()

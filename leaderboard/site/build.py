@@ -18,6 +18,7 @@ import jinja2
 import pandas as pd
 import yaml
 from skinbench.api import SkinbenchError
+from skinbench.atomic import utf8_problem
 from skinbench.protocol import Protocol
 
 from .. import figures
@@ -38,7 +39,8 @@ MARKER = ".skinbench-site"
 TABLE_CAPTION = (
     "One row per configuration, best mean macro-F1 first; click a header to sort, type to filter. "
     "Intervals are 95% cluster-bootstrap intervals that resample test patients ({n_boot} resamples; each "
-    "resample scores every seed and averages them). Δ is paired with the stratified dummy on the same "
+    "resample scores every seed and averages them). Δ is paired with the best dummy (most-frequent, uniform "
+    "or stratified, whichever scores highest, so a constant predictor is never above chance) on the same "
     "resamples; p is its one-sided p-value, Holm-corrected over every model configuration of the site's "
     "leaderboard, and gives the verdict. The tie group holds the configurations a paired test cannot tell "
     "from the best. ECE (equal-mass bins), Brier and NLL are means over seeds of the stored metrics; "
@@ -79,6 +81,9 @@ def publish(run_dirs: list[str | Path], out: str | Path, n_boot: int = N_BOOT, s
 
 
 def _check_target(out: Path) -> None:
+    odd = utf8_problem(out, "the site folder")
+    if odd:
+        raise SkinbenchError(odd)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
         raise SkinbenchError(f"{out} exists and is not a site written by `skinbench publish`; "
                              "choose an empty or new folder (publish replaces the whole folder)")
@@ -228,15 +233,15 @@ def _task_figures(root: Path, runs: list[Run], page: TaskPage) -> list[dict]:
 
 
 def _forest(root: Path, folder: Path, page: TaskPage) -> dict:
-    rows = pd.DataFrame([{"label": c.label, "estimate": c.stats.get("delta_vs_stratified"),
-                          "ci_low": c.stats.get("delta_vs_stratified_ci_low"),
-                          "ci_high": c.stats.get("delta_vs_stratified_ci_high"),
+    rows = pd.DataFrame([{"label": c.label, "estimate": c.stats.get("delta_vs_best_dummy"),
+                          "ci_low": c.stats.get("delta_vs_best_dummy_ci_low"),
+                          "ci_high": c.stats.get("delta_vs_best_dummy_ci_high"),
                           "tone": TONES.get(c.verdict)} for c in page.configurations])
     figure = figures.interval_plot(rows, f"Δ macro-F1 against chance: {page.title}",
-                                   "Δ macro-F1 (configuration − stratified dummy)", 0.0, "chance (Δ = 0)", (-1.0, 1.0))
+                                   "Δ macro-F1 (configuration − best dummy)", 0.0, "chance (Δ = 0)", (-1.0, 1.0))
     path = figures.save(figure, folder / "forest.svg")
     return _item(root, path, "Δ against chance",
-                 "Mean macro-F1 minus the stratified dummy's per configuration, best first, with its paired 95% "
+                 "Mean macro-F1 minus the best dummy's per configuration, best first, with its paired 95% "
                  "patient-bootstrap interval. Green: above chance, grey: not distinguishable from chance, red: below "
                  "chance (Holm-corrected over the leaderboard). The dashed line is chance.")
 
@@ -280,7 +285,7 @@ def _subgroup(root: Path, folder: Path, page: TaskPage, column: str, frame: pd.D
     path = figures.save(figure, folder / f"subgroup-{slug(column)}.svg")
     return _item(root, path, f"Subgroups by {column}",
                  f"Macro-F1 over all the task's classes per {column} value for the best configuration, with 95% "
-                 f"patient-bootstrap intervals; each black tick is that subgroup's own chance level (the stratified "
+                 f"patient-bootstrap intervals; each black tick is that subgroup's own chance level (its best "
                  f"dummy on that subgroup), the dashed line the whole test set's. Grey rows have fewer than "
                  f"{MIN_SUBGROUP_N} test images and are left out of the worst-group gap (best − worst subgroup, "
                  "with its paired interval).")

@@ -192,8 +192,8 @@ def _configuration(row: pd.Series, run_of: dict, ordinal: bool) -> Configuration
         "augmenter": Value(without_local_paths(str(row["augmenter_label"]))),
         "head": Value(without_local_paths(str(row["head_label"]))),
         "macro_f1": _interval(row, "macro_f1"),
-        "delta": _interval(row, "delta_vs_stratified", mean_column="delta_vs_stratified", signed=True),
-        "p_holm": _p_value(row.get("p_vs_stratified_holm")),
+        "delta": _interval(row, "delta_vs_best_dummy", mean_column="delta_vs_best_dummy", signed=True),
+        "p_holm": _p_value(row.get("p_vs_best_dummy_holm")),
         "verdict": _verdict(row.get("verdict")),
         "tie": Value(MISSING),
         "seeds": Value(str(int(row["n_ok"])), int(row["n_ok"]), f"{int(row['n_failed'])} failed" if row["n_failed"] else ""),
@@ -227,8 +227,8 @@ def _columns(ordinal: bool) -> list[Column]:
     columns = [
         Column("backbone", "backbone"), Column("augmenter", "augmenter"), Column("head", "head"),
         Column("macro_f1", "macro-F1 [95% CI]", "mean over seeds; 95% patient-bootstrap interval", numeric=True),
-        Column("delta", "Δ vs stratified [95% CI]", "macro-F1 minus the stratified dummy's, paired on the same "
-               "resampled test patients", numeric=True),
+        Column("delta", "Δ vs best dummy [95% CI]", "macro-F1 minus the best dummy's (most-frequent, uniform or "
+               "stratified), paired on the same resampled test patients", numeric=True),
         Column("p_holm", "p (Holm)", "one-sided bootstrap p of Δ ≤ 0, Holm-corrected over this leaderboard",
                numeric=True),
         Column("verdict", "verdict", "above chance, chance or below chance at Holm-corrected level 0.05"),
