@@ -1,6 +1,6 @@
 """Post-hoc decisions fitted on the validation part: temperature and binary threshold.
 
-One implementation shared by every head (seed 000: "temperature T fitted on
+One implementation shared by every head (the thesis: "temperature T fitted on
 validation", "binary threshold tuned on validation, grid 0.2-0.8"): a head hands its
 validation logits to :meth:`DecisionRule.fit` and its test logits to :meth:`DecisionRule.predict`.
 """

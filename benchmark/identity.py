@@ -8,6 +8,7 @@ identities, so two runs that could differ never share a cell or a cache entry.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import importlib.metadata
@@ -20,10 +21,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from .hashing import config_hash, file_digest
+from .hashing import config_hash
 
-CONTRACT_MODULES = frozenset({"skinbench.hookspecs"})
-"""Modules that only declare hooks: editing their docstrings must not invalidate every cache."""
+CONTRACT_MODULES = frozenset({"skinbench.hookspecs", "skinbench.messages"})
+"""Modules that only declare hooks or word messages: editing them must not invalidate every cache."""
 
 CORE_MODULES = ("skinbench.metrics", "skinbench.baselines", "skinbench.protocol", "skinbench.api",
                 "skinbench.embedding", "skinbench.groups")
@@ -142,16 +143,70 @@ def _same_package_imports(module: ModuleType) -> set[str]:
 
 
 def _module_digest(module: ModuleType) -> str:
-    """sha256 of the module file as it is on disk now (memoised on size and mtime; ``inspect`` would
-    serve a stale linecache copy of an edited file)."""
+    """:func:`code_fingerprint` of the module file as it is on disk now (memoised on size and mtime;
+    ``inspect`` would serve a stale linecache copy of an edited file)."""
     path = getattr(module, "__file__", None)
     if path and path.endswith(".py") and os.path.isfile(path):
-        return file_digest(path)
+        stat = os.stat(path)
+        return _file_fingerprint(path, stat.st_size, stat.st_mtime_ns)
     try:
-        source = inspect.getsource(module).encode()
-    except (OSError, TypeError):  # no source (built in, frozen, or a REPL class): its name is all we have
-        source = repr(module).encode()
-    return hashlib.sha256(source).hexdigest()
+        return code_fingerprint(inspect.getsource(module))
+    except (OSError, TypeError, SyntaxError):  # no source (built in, frozen, a REPL class): its name is all we have
+        return hashlib.sha256(repr(module).encode()).hexdigest()
+
+
+@lru_cache(maxsize=4096)
+def _file_fingerprint(path: str, size: int, mtime_ns: int) -> str:
+    with open(path, "rb") as fh:
+        source = fh.read()
+    try:
+        return code_fingerprint(source.decode("utf-8"))
+    except (UnicodeDecodeError, SyntaxError):
+        return hashlib.sha256(source).hexdigest()
+
+
+def code_fingerprint(source: str) -> str:
+    """sha256 of what Python code computes: its syntax tree without docstrings (and other bare strings),
+    comments or formatting, and without the messages of ``raise`` statements and logging or warning calls.
+
+    Why: a cell id must change when the code a result runs through changes, and only then; rewording an
+    error message or a docstring must not throw a user's embeddings and synthetic images away."""
+    tree = _Computation().visit(ast.parse(source))
+    return hashlib.sha256(ast.dump(tree, annotate_fields=False, include_attributes=False).encode()).hexdigest()
+
+
+class _Computation(ast.NodeTransformer):
+    """Strips from a syntax tree what cannot change a result (see :func:`code_fingerprint`)."""
+
+    MESSAGE_CALLS = frozenset({"debug", "info", "warning", "warn", "error", "exception", "critical"})
+    MESSAGE_OWNERS = frozenset({"logger", "log", "logging", "warnings"})
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        node = super().generic_visit(node)
+        for name in ("body", "orelse", "finalbody"):
+            body = getattr(node, name, None)
+            if isinstance(body, list) and body and all(isinstance(s, ast.stmt) for s in body):
+                kept = [s for s in body if not _bare_string(s)]
+                setattr(node, name, kept or ([ast.Pass()] if name == "body" else []))
+        return node
+
+    def visit_Raise(self, node: ast.Raise) -> ast.AST:
+        if isinstance(node.exc, ast.Call):
+            node.exc = ast.Call(func=node.exc.func, args=[], keywords=[])
+        node.cause = None
+        return node
+
+    def visit_Expr(self, node: ast.Expr) -> ast.AST:
+        call = node.value
+        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in self.MESSAGE_CALLS
+                and isinstance(call.func.value, ast.Name) and call.func.value.id in self.MESSAGE_OWNERS):
+            return ast.Expr(ast.Call(func=call.func, args=[], keywords=[]))
+        return self.generic_visit(node)
+
+
+def _bare_string(statement: ast.stmt) -> bool:
+    return (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+            and isinstance(statement.value.value, str))
 
 
 def cell_id(dataset: str, task: str, backbone: Any, augmenter: Any, head: Any, protocol: dict) -> str:

@@ -64,8 +64,9 @@ def reliability_bins(y: np.ndarray, proba: np.ndarray, n_bins: int | None = None
     """Top-label reliability: mean confidence, accuracy and size of each non-empty equal-mass bin.
 
     Confidence is the largest class probability; a sample is correct when that class is its
-    label (Guo et al., 2017). Bin edges are quantiles of the confidences, exactly as scikit-learn's
-    ``calibration_curve(strategy="quantile")`` (which does not return bin sizes), so a few extreme
+    label (Guo et al., 2017). Bin edges are quantiles of the confidences computed exactly as scikit-learn's
+    ``calibration_curve(strategy="quantile")`` does (``np.percentile`` of ``linspace × 100``: a sample on an
+    edge lands in the same bin; tests/test_metrics_baselines.py compares them), which returns no bin sizes, so a few extreme
     confidences never get a bin of their own. Test parts hold tens of images, hence ⌊√n⌋ bins
     (at most :data:`MAX_RELIABILITY_BINS`) by default.
     """
@@ -73,7 +74,7 @@ def reliability_bins(y: np.ndarray, proba: np.ndarray, n_bins: int | None = None
     confidence = proba.max(axis=1)
     correct = (proba.argmax(axis=1) == np.asarray(y)).astype(np.float64)
     n_bins = n_bins or int(np.clip(np.sqrt(len(confidence)), 1, MAX_RELIABILITY_BINS))
-    edges = np.quantile(confidence, np.linspace(0, 1, n_bins + 1))
+    edges = np.percentile(confidence, np.linspace(0, 1, n_bins + 1) * 100)  # scikit-learn's exact edges
     bins = np.searchsorted(edges[1:-1], confidence)
     size = np.bincount(bins, minlength=n_bins)
     kept = size > 0

@@ -15,10 +15,10 @@ POLICIES = ("proportional", "balance", "per_image")
 def synthetic_counts(labels: Sequence, policy: str = "proportional", amount: float = 0.8, min_support: int = 5) -> dict:
     """Number of synthetic images per class value.
 
-    - ``proportional`` (seed 000, the default): ``round(amount * n_c)`` per class, so the
+    - ``proportional`` (the thesis, the default): ``round(amount * n_c)`` per class, so the
       class distribution is kept and rare classes are not forced into balance.
     - ``balance``: top every class with at least ``min_support`` real samples up to the majority count.
-    - ``per_image``: ``amount`` synthetic images per real image (seed 003 used 10).
+    - ``per_image``: ``amount`` synthetic images per real image (Sagers et al. used 10).
     """
     counts = Counter(labels)
     if policy == "proportional":

@@ -1,4 +1,4 @@
-"""Image statistics for synthetic-image quality control and the handcrafted backbone (seed 000 §4.2).
+"""Image statistics for synthetic-image quality control and the handcrafted backbone (thesis §4.2).
 
 The metrics run in torch on whatever device holds the images, for a whole batch in one call:
 a Stable Diffusion augmenter computes them on the GPU next to the pipeline instead of on the
@@ -111,7 +111,7 @@ def trunk_weights_file(net: str) -> Path:
 
 
 class LpipsScorer:
-    """LPIPS distance (seed 000 eq. 4.1), built lazily and never downloading.
+    """LPIPS distance (thesis eq. 4.1), built lazily and never downloading.
 
     The linear calibration layers ship inside the ``lpips`` package; the ImageNet trunk comes
     from the torch hub cache. When that file is absent the scorer warns once and returns NaN,

@@ -1,4 +1,4 @@
-"""Quality-control thresholds for synthetic images (seed 000 §4.2), checked against logged metrics.
+"""Quality-control thresholds for synthetic images (thesis §4.2), checked against logged metrics.
 
 Thresholds are optional augmenter parameters: an unset one keeps everything, so by default the
 metrics of :mod:`skinbench.quality` are only logged (as in the thesis). They are applied to the

@@ -10,7 +10,7 @@ Prints the rates, the TTA cost per image relative to one view, ``limit_ratio=<su
 as its LAST line, ``ratio=<suite/bare>``. Random init by default, so it runs offline.
 
     python benchmarks/embed_throughput.py --model resnet18 --n 96 --batch-size 32 --device cpu
-    python benchmarks/embed_throughput.py --full-size --num-workers 8    # a GPU: issue 10's setting
+    python benchmarks/embed_throughput.py --full-size --num-workers 8    # a GPU: the setting measured before
 
 ``--full-size`` is DINOv2 ViT-B/14 at its native 518 px on 512 JPEGs of 448 px, batch 64,
 ``precision auto`` (bf16 autocast on CUDA), device auto; any option given explicitly wins.

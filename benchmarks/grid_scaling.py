@@ -1,7 +1,7 @@
 """Heads stage of a SCIN-sized grid on 1 and on 2 local Dask workers.
 
 The grid: 10,000 images of 3,400 patients, one 5-class task, 3 precomputed 768-d backbones
-x logreg and mlp x 3 seeds = 18 model cells (issue 9's measurement). Embeddings are in the
+x logreg and mlp x 3 seeds = 18 model cells. Embeddings are in the
 cache before timing, so what is timed is the driver plus the head tasks. Each side gets a
 fresh run directory and an already-started cluster (start-up is not timed).
 

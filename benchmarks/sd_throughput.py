@@ -12,7 +12,7 @@ median time is kept.
 
 ``--full-size`` builds a pipeline with SD v1.5's exact shapes (860 M-parameter UNet, its VAE,
 a 12-layer CLIP text encoder) and random weights, which run as fast as the real ones: nothing is
-downloaded. Its defaults are the setting of issue 10 (32 images, batch 8, 30 steps, strength 0.3).
+downloaded. Its defaults are the setting measured before (32 images, batch 8, 30 steps, strength 0.3).
 
 The last line is ``ratio=<augmenter images/s ÷ bare images/s>`` (goal ≥ 0.9).
 """
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,7 +43,7 @@ FULL_SIZE = {"images": 32, "batch": 8, "resolution": 512, "steps": 30, "threads"
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="pipeline folder or hub id; default: build a random-init pipeline")
-    parser.add_argument("--full-size", action="store_true", help="random-init SD v1.5 shapes and issue 10's setting")
+    parser.add_argument("--full-size", action="store_true", help="random-init SD v1.5 shapes and the setting measured before")
     parser.add_argument("--images", type=int, help="real training images (one synthetic each)")
     parser.add_argument("--batch", type=int)
     parser.add_argument("--resolution", type=int)
@@ -64,8 +63,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def random_init_model(folder: Path, full_size: bool) -> str:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from tiny_sd import build_sd15_shaped, build_tiny_sd
+    from skinbench.testing import build_sd15_shaped, build_tiny_sd
 
     return str((build_sd15_shaped if full_size else build_tiny_sd)(folder))
 

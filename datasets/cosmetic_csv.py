@@ -1,4 +1,4 @@
-"""The cosmetic wide-CSV format of seed 000: one row per patient region, one image and label per feature.
+"""The cosmetic wide-CSV format of the thesis: one row per patient region, one image and label per feature.
 
 Columns: ``patient_id``, optional ``region``/``skin_tone``/``sex``/``age``, and for every
 feature ``<feature>_img`` (image path, relative to the CSV's folder or absolute) and
@@ -40,9 +40,9 @@ class CosmeticCSV(Dataset):
         label_column: str = "{feature}"
         group_column: str = "patient_id"
         label_maps: dict[str, dict[int, Any]] = Field(default_factory=lambda: THESIS_LABEL_MAPS)
-        """Feature -> {raw value: label}; the default binarises moisture and oiliness as seed 000 did."""
+        """Feature -> {raw value: label}; the default binarises moisture and oiliness as the thesis did."""
 
-    meta = {"license": "data: per study", "citation": "seed 000 (thesis) §4.1, Algorithm 1"}
+    meta = {"license": "data: per study", "citation": "Mind the Gap: Can Synthetic Augmentation Boost Skin Feature Classification? (MSc thesis, UCL, 2025), §4.1, Algorithm 1"}
 
     def tasks(self) -> list[Task]:
         return read_wide_csv(Path(self.config["csv"]), self.name, self.config)

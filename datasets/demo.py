@@ -1,6 +1,6 @@
 """An embedded, deterministic simulator of cosmetic skin patches, so skinbench runs offline.
 
-It writes the cosmetic wide CSV of seed 000 plus PNG patches and reads them back with
+It writes the cosmetic wide CSV of the thesis plus PNG patches and reads them back with
 the ``cosmetic-csv`` reader, so the demo exercises the real data path. Each patient has
 a skin tone and a latent level per feature shared by both regions (so leaking a patient
 across the split would inflate scores); labels follow the thesis's skewed priors
@@ -54,7 +54,7 @@ class DemoDataset(Dataset):
         """Where to write the simulated dataset (default: the skinbench cache)."""
         label_maps: dict[str, dict[int, Any]] = Field(default_factory=lambda: THESIS_LABEL_MAPS)
 
-    meta = {"license": "Apache-2.0", "citation": "simulator after seed 000 §4.1", "pretraining_data": []}
+    meta = {"license": "Apache-2.0", "citation": "simulator after Mind the Gap: Can Synthetic Augmentation Boost Skin Feature Classification? (MSc thesis, UCL, 2025), §4.1", "pretraining_data": []}
 
     def tasks(self) -> list[Task]:
         csv = self.generate()
@@ -181,7 +181,7 @@ def oil(rng, lab, level, size, faint):
 
 
 def add_specular(rng, rgb: np.ndarray, level: int, size: int) -> np.ndarray:
-    """Blue-white specular highlights covering ≈3% / 15% / 40% of the patch (seed 000 eq. 4.4-4.5)."""
+    """Blue-white specular highlights covering ≈3% / 15% / 40% of the patch (thesis eq. 4.4-4.5)."""
     target = max(0.0, rng.normal({-1: 0.03, 0: 0.15, 1: 0.40}[level], 0.02))
     field = ndimage.gaussian_filter(rng.standard_normal((size, size)), 3)
     mask = field > np.quantile(field, 1 - target) if target > 0 else np.zeros_like(field, bool)

@@ -1,4 +1,4 @@
-"""Feed skinbench each class of bad input a new user tried (issue 8) and write what it answers.
+"""Feed skinbench each class of bad input a new user tried and write what it answers.
 
     .venv/bin/python docs/bad_input_catalogue.py            # prints the table, writes docs/errors.md
 

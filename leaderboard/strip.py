@@ -1,4 +1,4 @@
-"""Real-vs-synthetic strip (seed 000 Figure 4.6) from a run's generation log."""
+"""Real-vs-synthetic strip (thesis Figure 4.6) from a run's generation log."""
 from __future__ import annotations
 
 import textwrap

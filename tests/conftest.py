@@ -36,3 +36,20 @@ def tiny_suite(**overrides) -> dict:
 @pytest.fixture
 def suite_factory():
     return tiny_suite
+
+
+@pytest.fixture
+def connections(monkeypatch):
+    """Every address a socket of this process tries to connect to during the test (the attempt still happens):
+    what 'fails fast' means, checked without a clock, is no network call when offline and no retry."""
+    import socket
+
+    attempts = []
+    original = socket.socket.connect
+
+    def connect(self, address):
+        attempts.append(address)
+        return original(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return attempts

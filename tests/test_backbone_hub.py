@@ -6,7 +6,6 @@ The cache is a real one in huggingface_hub's on-disk layout (``models--org--name
 from __future__ import annotations
 
 import shutil
-import time
 
 import huggingface_hub.constants
 import numpy as np
@@ -51,21 +50,19 @@ def test_cached_hub_weights_load_offline_with_their_commit_and_hash(hub_cache, t
     np.testing.assert_allclose(backbone.embed_paths(images), expected, **tolerance(backbone))
 
 
-def test_offline_and_uncached_is_a_config_error_within_seconds(hub_cache):
-    start = time.perf_counter()
+def test_offline_and_uncached_is_a_config_error_without_a_network_call(hub_cache, connections):
     with pytest.raises(ConfigError, match=r"backbone 'timm' model 'resnet18': 'timm/resnet18\..*' \(model.safetensors "
                                           r"or pytorch_model.bin\) is not in the Hugging Face cache .*HF_HUB_OFFLINE "
                                           r"is set.*'weights: /path/to/model.safetensors'"):
         TimmBackbone(model="resnet18").identity.record()
-    assert time.perf_counter() - start < 5
+    assert connections == []
 
 
-def test_an_unreachable_hub_is_a_config_error_within_seconds(hub_cache, monkeypatch):
+def test_an_unreachable_hub_is_a_config_error_after_one_attempt(hub_cache, monkeypatch, connections):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")  # the discard port: refused
-    start = time.perf_counter()
     with pytest.raises(ConfigError, match=r"backbone 'timm' model 'resnet18': .* and the hub \(http://127.0.0.1:9\) "
                                           r"is unreachable"):
         TimmBackbone(model="resnet18").identity.record()
-    assert time.perf_counter() - start < 5
+    assert {address[1] for address in connections} == {9} and len(connections) == 1, connections  # no retry

@@ -1,10 +1,9 @@
 """Every class of bad input a new user tried gets a message naming the key, file, row or plugin and
-what to fix, exit code 2, and no traceback (issue 8's catalogue)."""
+what to fix, exit code 2, and no traceback."""
 from __future__ import annotations
 
 import os
 import shutil
-import time
 
 import numpy as np
 import pandas as pd
@@ -204,14 +203,12 @@ def test_a_full_cache_disk_warns_and_the_run_goes_on(tmp_path, monkeypatch, capl
     assert "cannot be written (No space left on device)" in caplog.text
 
 
-def test_validate_refuses_missing_weights_within_seconds(tmp_path, capsys):
+def test_validate_refuses_missing_weights_without_a_network_call(tmp_path, capsys, connections):
     suite = {**TINY, "backbones": [{"name": "panderm", "params": {"weights": str(tmp_path / "missing.pth")}}],
              "augmenters": [{"name": "sd-img2img", "params": {"model": str(tmp_path / "no_sd_folder")}}]}
     (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
-    start = time.perf_counter()
     code = main(["validate", str(tmp_path / "suite.yaml")])
-    elapsed = time.perf_counter() - start
     err = capsys.readouterr().err
     assert code == 2 and "backbone 'panderm'" in err and "does not exist" in err
     assert f"augmenter 'sd-img2img': model folder {tmp_path / 'no_sd_folder'} does not exist" in err  # not a hub id
-    assert elapsed < 10, elapsed
+    assert connections == []

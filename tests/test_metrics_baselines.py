@@ -113,3 +113,26 @@ def test_dummies_are_scored_on_their_constant_probabilities():
     most_frequent, _ = dummy_scores("most_frequent", y_train, y_test, 2, ordinal=False)
     assert most_frequent["brier"] == pytest.approx(1.0)  # certain and wrong on half the images
     assert most_frequent["nll"] > 10  # log loss of a zero probability on the true class (clipped)
+
+
+def test_reliability_bins_equal_scikit_learns_quantile_calibration_curve():
+    """200 random test parts, ties and edge samples included: the same bins, accuracies and confidences."""
+    from sklearn.calibration import calibration_curve
+
+    from skinbench.metrics import reliability_bins
+
+    rng = np.random.default_rng(0)
+    for case in range(200):
+        n, k = int(rng.integers(4, 60)), int(rng.integers(2, 5))
+        proba = rng.dirichlet(np.ones(k), n)
+        if case % 3 == 0:
+            proba = np.round(proba, 1) + 1e-9  # many ties: samples exactly on quantile edges
+            proba /= proba.sum(1, keepdims=True)
+        y = rng.integers(0, k, n)
+        n_bins = int(rng.integers(2, 8))
+        confidence, accuracy, size = reliability_bins(y, proba, n_bins)
+        correct = (proba.argmax(1) == y).astype(int)
+        reference_true, reference_pred = calibration_curve(correct, proba.max(1), n_bins=n_bins, strategy="quantile")
+        np.testing.assert_allclose(accuracy, reference_true, err_msg=f"case {case}")
+        np.testing.assert_allclose(confidence, reference_pred, err_msg=f"case {case}")
+        assert size.sum() == n

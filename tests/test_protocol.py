@@ -1,4 +1,4 @@
-"""The split and validation rules of the protocol (seed 000 Algorithm 1, Table 4.1)."""
+"""The split and validation rules of the protocol (thesis Algorithm 1, Table 4.1)."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""Quality-control metrics for synthetic images (seed 000 section 4.2): batched torch against the references.
+"""Quality-control metrics for synthetic images (thesis section 4.2): batched torch against the references.
 
 The references are the libraries the metrics were computed with before they moved to torch:
 scikit-image's SSIM, scipy's Laplacian, the ``lpips`` package pair by pair, numpy for the mask.

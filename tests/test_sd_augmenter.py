@@ -165,7 +165,7 @@ def test_inpaint_masks_cover_the_asked_fraction_at_a_seeded_place():
 
 # ---- bucket arithmetic (planning only; no generation) --------------------------------------
 
-TEXTURE_TRAIN = [-1] * 6 + [0] * 39 + [1] * 16  # seed 000 Table A.1
+TEXTURE_TRAIN = [-1] * 6 + [0] * 39 + [1] * 16  # thesis Table A.1
 OILINESS_TRAIN = [-1] * 58 + [0] * 1 + [1] * 2
 
 

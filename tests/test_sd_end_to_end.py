@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
-from tiny_sd import build_tiny_sd
+from skinbench.testing import build_tiny_sd
 
 from skinbench.leaderboard.strip import synthetic_strip
 from skinbench.runner import run_suite

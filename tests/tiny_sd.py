@@ -1,95 +1,10 @@
-"""Random-init Stable Diffusion img2img pipelines saved to a folder, for offline tests and benchmarks.
-
-``build_tiny_sd`` follows diffusers' own img2img test components (``get_dummy_components``)
-and generates 32-64 px images in tens of milliseconds on a CPU. ``build_sd15_shaped`` has
-Stable Diffusion v1.5's exact shapes (860 M-parameter UNet, its VAE and a 12-layer CLIP text
-encoder): random weights run exactly as fast as the real ones, so speed can be measured
-without downloading anything. Both use a byte-level CLIP BPE tokenizer with no merges,
-written here.
-"""
+"""Shared Stable Diffusion fixtures: a tiny random-init pipeline per test module (built by skinbench.testing)."""
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import pytest
 import torch
-from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionImg2ImgPipeline, UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
-MAX_TOKENS = 77
-SD15_VOCAB = 49408
-
-
-def byte_symbols() -> list[str]:
-    """The 256 printable stand-ins byte-level BPE uses for bytes (GPT-2/CLIP convention)."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    shifted = [b for b in range(256) if b not in printable]
-    table = {b: chr(b) for b in printable} | {b: chr(256 + i) for i, b in enumerate(shifted)}
-    return [table[b] for b in range(256)]
-
-
-def write_tokenizer(folder: Path) -> CLIPTokenizer:
-    """Byte-level vocabulary (every byte, alone and word-final) and an empty merge list."""
-    folder.mkdir(parents=True, exist_ok=True)
-    symbols = byte_symbols()
-    tokens = list(SPECIAL_TOKENS) + symbols + [s + "</w>" for s in symbols]
-    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    return CLIPTokenizer.from_pretrained(str(folder), model_max_length=MAX_TOKENS)
-
-
-def build_tiny_sd(folder: str | Path, seed: int = 0) -> Path:
-    """Save a tiny random-init img2img pipeline to ``folder`` and return the model folder."""
-    folder = Path(folder)
-    tokenizer = write_tokenizer(folder / "_tokenizer_src")
-    torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
-    )
-    vae = AutoencoderKL(
-        block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4,
-        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
-    )
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37,
-        layer_norm_eps=1e-5, num_attention_heads=4, num_hidden_layers=2, vocab_size=len(tokenizer),
-        max_position_embeddings=MAX_TOKENS,
-    ))
-    return _save(folder, unet, vae, text_encoder, tokenizer, PNDMScheduler(skip_prk_steps=True, steps_offset=1))
-
-
-def build_sd15_shaped(folder: str | Path, seed: int = 0) -> Path:
-    """Save a random-init pipeline with SD v1.5's shapes (``runwayml/stable-diffusion-v1-5`` configs)."""
-    folder = Path(folder)
-    tokenizer = write_tokenizer(folder / "_tokenizer_src")
-    torch.manual_seed(seed)
-    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)  # the other defaults are v1.5's
-    vae = AutoencoderKL(
-        block_out_channels=[128, 256, 512, 512], layers_per_block=2, latent_channels=4, sample_size=512,
-        down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
-    )
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=768, intermediate_size=3072,
-        num_attention_heads=12, num_hidden_layers=12, vocab_size=SD15_VOCAB, max_position_embeddings=MAX_TOKENS,
-        hidden_act="quick_gelu", projection_dim=768,
-    ))
-    scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
-                              steps_offset=1)
-    return _save(folder, unet, vae, text_encoder, tokenizer, scheduler)
-
-
-def _save(folder: Path, unet, vae, text_encoder, tokenizer, scheduler) -> Path:
-    pipe = StableDiffusionImg2ImgPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-    )
-    pipe.save_pretrained(folder / "model")
-    return folder / "model"
-
+from skinbench.testing import build_tiny_sd
 
 @pytest.fixture(scope="module")
 def one_thread():

@@ -1,6 +1,6 @@
 """Prompts of the Stable Diffusion augmenters: an editable YAML file of per-task class descriptors.
 
-See ``benchmark/prompts/cosmetic.yaml`` for the format (seed 000 appendix A.3): a generic
+See ``benchmark/prompts/cosmetic.yaml`` for the format (thesis appendix A.3): a generic
 template, and per task a base prompt, class descriptors (and ``merged`` ones for datasets that
 merge classes), additions and a negative prompt. Prompts are trimmed to what the text
 encoder sees (75 tokens for SD v1.5), and the trimmed text is logged with every image.

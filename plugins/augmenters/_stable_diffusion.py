@@ -1,6 +1,6 @@
 """Stable Diffusion augmentation shared by ``sd-img2img``, ``sd-text2img`` and ``sd-inpaint``.
 
-The recipe is seed 000 section 4.2: per (task, class) bucket oversampling, prompts from an
+The recipe is thesis section 4.2: per (task, class) bucket oversampling, prompts from an
 editable YAML file (:mod:`._sd_prompts`), per-task parameter ranges with jitter, per-task
 scheduler and optional CLAHE, and quality metrics logged for every image (thresholds optional,
 :mod:`skinbench.quality_control`). Images are cached (:mod:`._sd_cache`), so a rerun calls no pipeline.

@@ -31,7 +31,7 @@ def rotation_padding(height: int, width: int) -> tuple[int, int]:
 
 
 class ClassicalAugmenter(Augmenter):
-    """Oversamples each (task, class) bucket with torchvision transforms; +80% by default (seed 000 §4.2).
+    """Oversamples each (task, class) bucket with torchvision transforms; +80% by default (thesis §4.2).
 
     Rotations turn a reflect-padded copy and crop the original size back out of it, so corners hold
     mirrored skin instead of black wedges."""

@@ -1,4 +1,4 @@
-"""Stable Diffusion img2img augmentation (seed 000 section 4.2), the thesis's generator.
+"""Stable Diffusion img2img augmentation (thesis section 4.2), the thesis's generator.
 
 Each synthetic image starts from a real training image of the same (task, class) bucket,
 noised to ``strength`` and denoised towards the class prompt, so fine skin structure is

@@ -1,4 +1,4 @@
-"""Stable Diffusion inpainting augmentation (seed 003's inpainting mode).
+"""Stable Diffusion inpainting augmentation (Sagers et al.'s inpainting mode).
 
 A seeded random rectangle covering ``mask_fraction`` of the real image is repainted from
 the class prompt; the rest of the image is kept. Works with inpainting checkpoints

@@ -1,4 +1,4 @@
-"""Stable Diffusion text-to-image augmentation (seed 003's text-to-image mode).
+"""Stable Diffusion text-to-image augmentation (Sagers et al.'s text-to-image mode).
 
 Images come from the class prompt alone; the real image of the bucket is only the
 bookkeeping source (its patient id, and the reference for the quality metrics).

@@ -28,7 +28,7 @@ class HandcraftedBackbone(Backbone):
 
     runtime_params = frozenset()
     meta = {"license": "Apache-2.0", "pretraining_data": [],
-            "citation": "seed 000 eq. 4.4-4.5 (specular coverage)"}
+            "citation": "Mind the Gap: Can Synthetic Augmentation Boost Skin Feature Classification? (MSc thesis, UCL, 2025), eq. 4.4-4.5 (specular coverage)"}
 
     def artefacts(self) -> dict[str, Any]:
         """The texture and colour statistics come from scikit-image and scipy, whose versions can change them."""

@@ -1,4 +1,4 @@
-"""Two-phase fine-tuning of a torch backbone with a StrongHead (seed 000, section 4.3.2, Table 4.2).
+"""Two-phase fine-tuning of a torch backbone with a StrongHead (the thesis, section 4.3.2, Table 4.2).
 
 Warm-up trains the head on a frozen encoder; fine-tuning then unfreezes the last
 blocks. Validation (with TTA) picks the best epoch and stops early; a temperature

@@ -1,4 +1,4 @@
-"""The logistic-regression probe of seed 000 Table 4.1 on frozen embeddings."""
+"""The logistic-regression probe of thesis Table 4.1 on frozen embeddings."""
 from __future__ import annotations
 
 import warnings
@@ -34,7 +34,7 @@ class LogRegProbe(Head):
         tune_threshold: bool = Field(True, description="binary tasks: decision threshold tuned on validation")
         temperature: bool = Field(False, description="temperature scaling fitted on validation (Guo et al., 2017)")
 
-    meta = {"license": "Apache-2.0", "citation": "seed 000 (thesis) Table 4.1"}
+    meta = {"license": "Apache-2.0", "citation": "Mind the Gap: Can Synthetic Augmentation Boost Skin Feature Classification? (MSc thesis, UCL, 2025), Table 4.1"}
 
     def artefacts(self) -> dict:
         return {"scikit-learn": sklearn.__version__}

@@ -3,7 +3,7 @@
 Put it next to the real heads of a suite (``heads: [logreg, logreg-permuted]``): on your data and
 your split, its configurations should be called ``chance``. One above chance means the protocol
 leaks (a patient on both sides, a label in the features) or the verdicts are too lenient.
-``benchmarks/null_control.py`` runs 24 of them on the demo (issue 7's measurement)."""
+``benchmarks/null_control.py`` runs 24 of them on the demo."""
 from __future__ import annotations
 
 from dataclasses import replace

@@ -1,4 +1,4 @@
-"""A one-hidden-layer MLP on frozen embeddings (seed 004: DINO features -> MLP, eczema severity)."""
+"""A one-hidden-layer MLP on frozen embeddings (Kumar & Aran: DINO features -> MLP, eczema severity)."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
@@ -29,7 +29,7 @@ class MLPHead(Head):
         hidden: PositiveInt = 128
         dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.3
         lr: PositiveFloat = 1e-4
-        weight_decay: NonNegativeFloat = Field(1e-5, description='seed 004: "a small weight decay factor", '
+        weight_decay: NonNegativeFloat = Field(1e-5, description='Kumar & Aran: "a small weight decay factor", '
                                                                   "value not given")
         epochs: PositiveInt = 50
         batch_size: PositiveInt = 16
@@ -41,7 +41,7 @@ class MLPHead(Head):
 
     meta = {
         "license": "Apache-2.0",
-        "citation": "Self-supervised learning for eczema severity with SegGPT + DINO features and an MLP (seed 004)",
+        "citation": "Self-supervised learning for eczema severity with SegGPT + DINO features and an MLP (Kumar & Aran, 'Automated Measurement of Eczema Severity with Self-Supervised Learning')",
     }
 
     runtime_params = frozenset({"device"})
