@@ -123,17 +123,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = results[results["status"] == "failed"]
     print(f"\n{len(results)} result rows in {args.out}/results.csv ({len(failed)} failed) "
           f"in {time.perf_counter() - start:.1f} s\n")
-    from .leaderboard import render, write_plot
+    from .atomic import atomic_write
+    from .leaderboard import build_report, read_results, render_report
+    from .leaderboard.plots import PLOT_CAPTION
+    from .leaderboard.render import html_figures
 
     out = Path(args.out)
-    (out / "leaderboard.html").write_text(render(out, "html"), encoding="utf-8")  # a page to open or publish
+    rows = read_results(out)
+    report = build_report(rows)  # one bootstrap serves the page, the terminal and the chart
+    figures = html_figures(rows, out)  # the chart is drawn once: embedded in the page and saved as PNG
+    (out / "leaderboard.html").write_text(render_report(report, "html", figures), encoding="utf-8")
     if args.format != "none":
-        print(render(out, args.format))
+        print(render_report(report, args.format, figures if args.format == "html" else []))
     wrote = [out / "leaderboard.html"]
-    try:
-        wrote.append(write_plot(out, out / "macro_f1.png"))
-    except SkinbenchError as exc:
-        print(f"skinbench: no chart: {exc}", file=sys.stderr)
+    chart = next((png for caption, png in figures if caption == PLOT_CAPTION and png), None)
+    if chart is not None:
+        wrote.append(atomic_write(out / "macro_f1.png", lambda fh: fh.write(chart)))
+    else:
+        print("skinbench: no chart: nothing to plot: no successful non-dummy run in the results", file=sys.stderr)
     if len(failed):
         print(failure_summary(failed), file=sys.stderr)
     print(f"\nwrote {', '.join(map(str, wrote))}")

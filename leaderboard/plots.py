@@ -26,10 +26,14 @@ def write_plot(run_dir: str | Path, out_png: str | Path, top: int = 4) -> Path:
     """Draw the chart for one run directory's stored results into ``out_png``."""
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    suite = Path(run_dir) / "suite.yaml"
-    names = suite_display_names(yaml.safe_load(suite.read_text(encoding="utf-8")) or {}) if suite.exists() else {}
-    plot_results(read_results(run_dir), out_png, top=top, dataset_names=names)
+    plot_results(read_results(run_dir), out_png, top=top, dataset_names=run_display_names(run_dir))
     return out_png
+
+
+def run_display_names(run_dir: str | Path) -> dict[str, str]:
+    """Dataset label -> the name its suite gave it (``label:``), from a run directory's ``suite.yaml``."""
+    suite = Path(run_dir) / "suite.yaml"
+    return suite_display_names(yaml.safe_load(suite.read_text(encoding="utf-8")) or {}) if suite.exists() else {}
 
 
 def has_model_cells(results: pd.DataFrame) -> bool:

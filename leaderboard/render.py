@@ -18,7 +18,7 @@ import pandas as pd
 from skinbench.api import SkinbenchError
 from tabulate import LATEX_ESCAPE_RULES, tabulate
 
-from .plots import PLOT_CAPTION, has_model_cells, plot_results
+from .plots import PLOT_CAPTION, has_model_cells, plot_results, run_display_names
 from .stats import N_BOOT
 from .tables import Report, Section, build_report, read_results
 
@@ -160,7 +160,7 @@ def html_figures(results: pd.DataFrame, run_dir: str | Path | None = None) -> li
     figures = []
     if has_model_cells(results):
         chart = io.BytesIO()
-        plot_results(results, chart)
+        plot_results(results, chart, dataset_names=run_display_names(run_dir) if run_dir is not None else None)
         figures.append((PLOT_CAPTION, chart.getvalue()))
     if run_dir is not None:
         figures += _synthetic_strip(Path(run_dir))

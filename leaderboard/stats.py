@@ -559,8 +559,34 @@ def leaderboard_stats(results: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0
     """Intervals, verdicts, ties, augmentation effects, sizes and variance parts of raw result rows.
 
     ``results`` are rows from :func:`skinbench.leaderboard.read_results` (or several merged), which
-    record the run directory of each row so its stored predictions can be read.
+    record the run directory of each row so its stored predictions can be read. The last few answers
+    are kept: ``skinbench run`` renders a page, a chart and a table from the same rows, and the
+    bootstrap need not run three times (a changed row or predictions folder is a new question).
     """
+    key = _question(results, n_boot, seed, alpha)
+    if key not in _ANSWERS:
+        while len(_ANSWERS) >= 4:
+            _ANSWERS.pop(next(iter(_ANSWERS)))
+        _ANSWERS[key] = _leaderboard_stats(results, n_boot, seed, alpha)
+    return _ANSWERS[key]
+
+
+_ANSWERS: dict[tuple, LeaderboardStats] = {}
+
+
+def _question(results: pd.DataFrame, n_boot: int, seed: int, alpha: float) -> tuple:
+    """What :func:`leaderboard_stats` answers depends on: the rows and the state of their predictions folders."""
+    columns = [c for c in ("cell_id", "seed", "split", "fold", "status", "run_dir", "data_fingerprint", "head")
+               if c in results]
+    rows = int(pd.util.hash_pandas_object(results[columns].astype(str), index=False).sum()) if len(results) else 0
+    folders = []
+    for run_dir in sorted(set(results.get("run_dir", pd.Series(dtype=str)).astype(str))):
+        predictions = Path(run_dir) / "predictions"
+        folders.append((run_dir, predictions.stat().st_mtime_ns if predictions.exists() else 0))
+    return rows, len(results), tuple(folders), n_boot, seed, alpha
+
+
+def _leaderboard_stats(results: pd.DataFrame, n_boot: int, seed: int, alpha: float) -> LeaderboardStats:
     predictions = load_predictions(results)
     boots = {}
     for key, task in predictions.items():
