@@ -13,7 +13,7 @@ from typing import Iterable, Literal
 
 import numpy as np
 import pandas as pd
-from skinbench.api import ConfigError, DataError, Dataset, PluginParams, Task
+from skinbench.sdk import ConfigError, DataError, Dataset, PluginParams, Task
 
 logger = logging.getLogger("skinbench.datasets")
 

@@ -11,9 +11,7 @@ from typing import Any
 
 import pandas as pd
 from pydantic import Field
-from skinbench.api import Dataset, PluginParams, Task
-from skinbench.hookspecs import hookimpl
-from skinbench.images import image_problem
+from skinbench.sdk import Dataset, hookimpl, image_problem, PluginParams, Task
 
 from ._common import Problems, csv_lines, has_columns, read_csv
 

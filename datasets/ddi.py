@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from skinbench.api import Task
-from skinbench.hookspecs import hookimpl
+from skinbench.sdk import hookimpl, Task
 
 from ._common import (
     FileDataset,

@@ -23,10 +23,7 @@ from pydantic import Field
 from scipy import ndimage
 from scipy.stats import norm
 from skimage.color import lab2rgb
-from skinbench.api import Dataset, PluginParams, Task
-from skinbench.cache import default_cache_dir
-from skinbench.hashing import config_hash
-from skinbench.hookspecs import hookimpl
+from skinbench.sdk import config_hash, Dataset, default_cache_dir, hookimpl, PluginParams, Task
 
 from .cosmetic_csv import FEATURES, THESIS_LABEL_MAPS, read_wide_csv
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field
-from skinbench.hookspecs import hookimpl
+from skinbench.sdk import hookimpl
 
 from .generic_csv import GenericCsv
 

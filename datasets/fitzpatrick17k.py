@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 from pydantic import Field
-from skinbench.api import Task
-from skinbench.groups import linked_groups
-from skinbench.hookspecs import hookimpl
+from skinbench.sdk import hookimpl, linked_groups, Task
 
 from ._common import (
     FileDataset,

@@ -6,8 +6,7 @@ from typing import Any
 
 import pandas as pd
 from pydantic import Field, field_validator
-from skinbench.api import ConfigError, Task
-from skinbench.hookspecs import hookimpl
+from skinbench.sdk import ConfigError, hookimpl, Task
 
 from ._common import (
     FileDataset,

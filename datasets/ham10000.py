@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 from pydantic import Field
-from skinbench.api import Task
-from skinbench.hookspecs import hookimpl
+from skinbench.sdk import hookimpl, Task
 
 from ._common import (
     FileDataset,

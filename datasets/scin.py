@@ -7,8 +7,7 @@ from typing import Literal
 
 import pandas as pd
 from pydantic import Field
-from skinbench.api import ConfigError, Task
-from skinbench.hookspecs import hookimpl
+from skinbench.sdk import ConfigError, hookimpl, Task
 
 from ._common import (
     FileDataset,

@@ -16,7 +16,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
 from skinbench.images import rgb_tensor
-from skinbench.plugins.backbones._preprocess import (
+from skinbench.preprocess import (
     PIL_TOLERANCE_LEVELS,
     Preprocess,
     resize_like_pil,
@@ -126,7 +126,7 @@ def test_the_device_path_embeds_as_the_worker_path(monkeypatch, tmp_path):
 def test_jpeg_bytes_decode_to_the_pixels_pil_decodes(tmp_path):
     """The nvjpeg path's plumbing, with torchvision's CPU JPEG decoder standing in for the GPU's."""
     from skinbench.images import jpeg_bytes, load_uint8
-    from skinbench.plugins.backbones._torch_base import TorchBackbone
+    from skinbench.sdk import TorchBackbone
 
     jpeg, png = tmp_path / "a.jpg", tmp_path / "b.png"
     texture((40, 48), seed=1).save(jpeg, quality=95)

@@ -16,7 +16,7 @@ from skinbench.calibration import (
     softmax,
     tune_binary_threshold,
 )
-from skinbench.plugins.backbones._torch_base import PooledFeatures
+from skinbench.sdk import PooledFeatures
 from skinbench.plugins.heads.finetune import minority_sampler, trainable_tail
 from skinbench.registry import load_catalogue
 

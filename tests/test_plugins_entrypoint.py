@@ -71,3 +71,51 @@ def test_autoload_off_and_blocking(tmp_path, third_party_site):
     assert "handcrafted" not in catalogue.names("backbone")
     assert "logreg" not in catalogue.names("head")
     assert "none" in catalogue.names("augmenter")
+
+
+def test_the_backbone_written_in_docs_plugins_md_runs_end_to_end(tmp_path):
+    """docs/plugins.md's example, copied as it stands into a package with an entry point, runs a suite."""
+    import re
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    source = re.search(r"```python\n(.*?)```", docs, re.S).group(1)
+    assert "from skinbench.sdk import" in source and "skinbench.api" not in source
+    site = tmp_path / "site"
+    (site / "my_package").mkdir(parents=True)
+    (site / "my_package" / "__init__.py").write_text("")
+    (site / "my_package" / "my_backbone.py").write_text(source)
+    info = site / "my_package-1.2.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-package\nVersion: 1.2\n")
+    (info / "entry_points.txt").write_text("[skinbench]\nmy_backbone = my_package.my_backbone\n")
+    (info / "RECORD").write_text("")
+    suite = {"datasets": [{"name": "demo", "params": {"n_patients": 12, "image_size": 24}}],
+             "backbones": [{"name": "my-backbone", "params": {"dim": 6, "pool": "max"}}], "heads": ["logreg"],
+             "protocol": {"seeds": 1, "dummy_draws": 50}}
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
+    run = cli(site, "run", str(tmp_path / "suite.yaml"), "--out", str(tmp_path / "run"), "--no-progress",
+              "--format", "csv")
+    assert run.returncode == 0, run.stderr
+    assert "my-backbone(dim=6, pool=max)" in run.stdout
+
+
+def test_built_in_plugins_import_only_the_sdk():
+    """No module under plugins/ or datasets/ imports a core module other than skinbench.sdk, or another
+    family's private module (a plugin folder's own helpers, e.g. heads/_torch_utils.py, are its own)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    offences = []
+    for folder, package in ((root / "plugins", "skinbench.plugins"), (root / "datasets", "skinbench.datasets")):
+        for path in folder.rglob("*.py"):
+            family = ".".join([package, *path.relative_to(folder).parts[:-1]])
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                    else [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                for name in names:
+                    if name.split(".")[0] == "skinbench" and name != "skinbench.sdk" \
+                            and not name.startswith(family + "."):
+                        offences.append(f"{path.relative_to(root)}: {name}")
+    assert offences == []

@@ -4,8 +4,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
-from skinbench.api import PluginParams
-from skinbench.oversampling import POLICIES
+from skinbench.sdk import POLICIES, PluginParams
 
 
 def _ordered(pair: list) -> list:

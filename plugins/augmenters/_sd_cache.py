@@ -19,9 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 from PIL import Image
-from skinbench.api import ConfigError
-from skinbench.atomic import atomic_write, atomic_write_json
-from skinbench.hub import hub_revision
+from skinbench.sdk import atomic_write, atomic_write_json, ConfigError, hub_revision
 
 from ._sd_prompts import Prompt
 

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import torch
 from PIL import Image
-from skinbench.devices import to_device
+from skinbench.sdk import to_device
 
 SCHEDULERS = {
     "euler_ancestral": "EulerAncestralDiscreteScheduler",

@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from skinbench.api import ConfigError, label_key
-from skinbench.hashing import config_hash
-from skinbench.suite import read_yaml_mapping
+from skinbench.sdk import config_hash, ConfigError, label_key, read_yaml_mapping
 
 SHIPPED_PROMPTS = "prompts/cosmetic.yaml"
 

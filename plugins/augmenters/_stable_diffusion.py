@@ -27,19 +27,27 @@ import pandas as pd
 import torch
 from PIL import Image, ImageOps
 from pydantic import BaseModel, ConfigDict, Field
-from skinbench.api import Augmenter, ConfigError, Task
-from skinbench.devices import DeviceName, PrecisionName, resolve_device, to_device
-from skinbench.hashing import file_digest
-from skinbench.identity import augmentation_key
-from skinbench.images import load_rgb, rgb_tensor
-from skinbench.oversampling import assign_sources, synthetic_counts
-from skinbench.quality import (
+from skinbench.sdk import (
     QUALITY_COLUMNS,
+    assign_sources,
+    augmentation_key,
+    Augmenter,
+    ConfigError,
+    DeviceName,
+    file_digest,
+    load_rgb,
     LpipsScorer,
+    PrecisionName,
+    qc_failures,
     quality_metrics,
+    QualityThresholds,
+    resolve_device,
+    rgb_tensor,
+    synthetic_counts,
+    Task,
+    to_device,
     trunk_weights_file,
 )
-from skinbench.quality_control import QualityThresholds, qc_failures
 from tqdm.auto import tqdm
 
 from ._params import OversamplingParams, bounds, value_or_range

@@ -11,13 +11,17 @@ import pandas as pd
 import torch
 from PIL import Image
 from pydantic import Field
-from skinbench.api import Augmenter, Task
-from skinbench.atomic import atomic_write
-from skinbench.hashing import file_digest
-from skinbench.hookspecs import hookimpl
-from skinbench.identity import augmentation_key
-from skinbench.images import load_rgb
-from skinbench.oversampling import assign_sources, synthetic_counts
+from skinbench.sdk import (
+    assign_sources,
+    atomic_write,
+    augmentation_key,
+    Augmenter,
+    file_digest,
+    hookimpl,
+    load_rgb,
+    synthetic_counts,
+    Task,
+)
 from torchvision.transforms import v2
 
 from ._params import OversamplingParams, pair_of

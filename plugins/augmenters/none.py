@@ -4,8 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from skinbench.api import Augmenter, PluginParams, Task
-from skinbench.hookspecs import hookimpl
+from skinbench.sdk import Augmenter, hookimpl, PluginParams, Task
 
 
 class NoAugmenter(Augmenter):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from PIL import Image
 from pydantic import Field
-from skinbench.hookspecs import hookimpl
+from skinbench.sdk import hookimpl
 from skinbench.plugins.augmenters._sd_cache import Job
 from skinbench.plugins.augmenters._sd_pipeline import source_latents
 from skinbench.plugins.augmenters._stable_diffusion import (

@@ -11,7 +11,7 @@ from typing import Annotated
 import numpy as np
 from PIL import Image
 from pydantic import Field
-from skinbench.hookspecs import hookimpl
+from skinbench.sdk import hookimpl
 from skinbench.plugins.augmenters._sd_cache import Job
 from skinbench.plugins.augmenters._stable_diffusion import (
     StableDiffusionAugmenter,

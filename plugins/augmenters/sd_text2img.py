@@ -6,7 +6,7 @@ bookkeeping source (its patient id, and the reference for the quality metrics).
 from __future__ import annotations
 
 from PIL import Image
-from skinbench.hookspecs import hookimpl
+from skinbench.sdk import hookimpl
 from skinbench.plugins.augmenters._sd_cache import Job
 from skinbench.plugins.augmenters._stable_diffusion import (
     StableDiffusionAugmenter,

@@ -4,8 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from skinbench.api import ConfigError
-from skinbench.hashing import file_digest
+from skinbench.sdk import ConfigError, file_digest
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".bin", ".pt")
 WRAPPER_KEYS = ("model", "module", "state_dict")

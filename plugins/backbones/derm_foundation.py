@@ -16,9 +16,7 @@ from typing import Annotated, Any
 import numpy as np
 from PIL import Image
 from pydantic import Field
-from skinbench.api import Backbone, ConfigError, PluginParams
-from skinbench.hashing import file_digest
-from skinbench.hookspecs import hookimpl
+from skinbench.sdk import Backbone, ConfigError, file_digest, hookimpl, PluginParams
 
 EMBEDDING_DIM = 6144
 SIGNATURE_FILES = ("saved_model.pb", "variables/variables.index")

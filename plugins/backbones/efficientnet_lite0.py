@@ -14,9 +14,8 @@ from typing import Any
 
 import timm
 import torch
-from skinbench.hookspecs import hookimpl
+from skinbench.sdk import hookimpl, PoolName, timm_pool, TorchBackbone, TorchParams
 
-from ._torch_base import PoolName, TorchBackbone, TorchParams, timm_pool
 from ._weights import file_identity, load_strict
 
 ARCH = "tf_efficientnet_lite0"

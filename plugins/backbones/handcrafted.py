@@ -9,9 +9,7 @@ from pydantic import Field
 from scipy import ndimage
 from skimage.color import rgb2lab
 from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
-from skinbench.api import Backbone, PluginParams
-from skinbench.hookspecs import hookimpl
-from skinbench.quality import specular_coverage
+from skinbench.sdk import Backbone, hookimpl, PluginParams, specular_coverage
 
 LBP_POINTS = 8
 

@@ -14,10 +14,8 @@ from typing import Any, Literal
 import timm
 import torch
 from pydantic import Field
-from skinbench.api import ConfigError
-from skinbench.hookspecs import hookimpl
+from skinbench.sdk import ConfigError, hookimpl, TorchBackbone, TorchParams
 
-from ._torch_base import TorchBackbone, TorchParams
 from ._weights import file_identity, load_strict, read_state_dict, weights_file
 
 ARCHITECTURES = {"large": "vit_large_patch16_224", "base": "vit_base_patch16_224"}

@@ -14,9 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import Field
-from skinbench.api import Backbone, ConfigError, DataError, PluginError, PluginParams
-from skinbench.hashing import file_digest
-from skinbench.hookspecs import hookimpl
+from skinbench.sdk import Backbone, ConfigError, DataError, file_digest, hookimpl, PluginError, PluginParams
 
 
 def _normalise(path: str) -> str:

@@ -12,11 +12,8 @@ from typing import Any
 import timm
 import torch
 from pydantic import Field
-from skinbench.api import ConfigError
-from skinbench.hookspecs import hookimpl
-from skinbench.hub import hub_file
+from skinbench.sdk import ConfigError, hookimpl, hub_file, PoolName, timm_pool, TorchBackbone, TorchParams
 
-from ._torch_base import PoolName, TorchBackbone, TorchParams, timm_pool
 from ._weights import file_identity, weights_file
 
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import torch
-from skinbench.devices import cpu_threads
+from skinbench.sdk import cpu_threads
 from torch import nn
 
 

@@ -21,19 +21,25 @@ from pydantic import (
     PositiveInt,
     field_validator,
 )
-from skinbench.api import ConfigError, Head, Part, PluginError, PluginParams, Prediction
-from skinbench.calibration import DecisionRule, macro_f1
-from skinbench.devices import (
-    DeviceName,
-    PrecisionName,
+from skinbench.sdk import (
     autocast,
+    ConfigError,
+    DecisionRule,
+    DeviceName,
+    Head,
+    hookimpl,
+    load_rgb,
+    macro_f1,
+    Part,
+    PluginError,
+    PluginParams,
     precision_name,
+    PrecisionName,
+    Prediction,
+    Preprocess,
     resolve_device,
     resolve_precision,
 )
-from skinbench.hookspecs import hookimpl
-from skinbench.images import load_rgb
-from skinbench.plugins.backbones._torch_base import Preprocess
 from skinbench.plugins.heads._torch_utils import (
     BestWeights,
     balanced_class_weights,

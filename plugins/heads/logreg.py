@@ -7,9 +7,7 @@ from typing import Annotated, Literal
 import numpy as np
 import sklearn
 from pydantic import Field, PositiveFloat, PositiveInt
-from skinbench.api import Head, Part, PluginParams, Prediction
-from skinbench.calibration import DecisionRule, macro_f1
-from skinbench.hookspecs import hookimpl
+from skinbench.sdk import DecisionRule, Head, hookimpl, macro_f1, Part, PluginParams, Prediction
 from skinbench.plugins.heads._sklearn_utils import one_thread, over_all_classes
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning

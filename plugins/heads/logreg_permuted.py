@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 from pydantic import NonNegativeInt
-from skinbench.hookspecs import hookimpl
+from skinbench.sdk import hookimpl
 from skinbench.plugins.heads.logreg import LogRegProbe
 
 

@@ -6,10 +6,17 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
-from skinbench.api import Head, Part, PluginParams, Prediction
-from skinbench.calibration import DecisionRule, macro_f1
-from skinbench.devices import DeviceName, resolve_device
-from skinbench.hookspecs import hookimpl
+from skinbench.sdk import (
+    DecisionRule,
+    DeviceName,
+    Head,
+    hookimpl,
+    macro_f1,
+    Part,
+    PluginParams,
+    Prediction,
+    resolve_device,
+)
 from skinbench.plugins.heads._torch_utils import (
     BestWeights,
     balanced_class_weights,

@@ -8,7 +8,7 @@ timm, PanDerm and EfficientNet-Lite0 backbones embed, cache and fine-tune the sa
 Images flow as uint8 tensors: DataLoader workers decode them (PIL, exactly as
 :func:`skinbench.images.load_rgb`; or, with ``jpeg_decoder: nvjpeg``, only read JPEG bytes
 for the GPU to decode). On a CUDA device the batch is copied as uint8 (4x less than floats)
-and resized, cropped and normalised there (:mod:`._preprocess`); on the CPU the workers do
+and resized, cropped and normalised there (:mod:`skinbench.preprocess`); on the CPU the workers do
 it, in parallel. Outputs stay on the device until the last batch, so the host never waits
 for the GPU in between.
 """
@@ -22,8 +22,8 @@ import numpy as np
 import torch
 import torchvision
 from pydantic import Field
-from skinbench.api import Backbone, ConfigError, PluginParams
-from skinbench.devices import (
+from .api import Backbone, ConfigError, PluginParams
+from .devices import (
     DeviceName,
     PrecisionName,
     autocast,
@@ -32,10 +32,10 @@ from skinbench.devices import (
     resolve_precision,
     to_device,
 )
-from skinbench.images import jpeg_bytes, load_uint8, rgb_tensor
+from .images import jpeg_bytes, load_uint8, rgb_tensor
 from torch.utils.data import DataLoader, Dataset
 
-from ._preprocess import INTERPOLATIONS, Preprocess
+from .preprocess import INTERPOLATIONS, Preprocess
 
 Triple = Annotated[list[float], Field(min_length=3, max_length=3)]
 PoolName = Literal["cls", "token", "mean", "avg", "max", "avgmax", "map"]

@@ -1,0 +1,79 @@
+"""The plugin SDK: everything a backbone, augmenter, head or dataset plugin may import from skinbench.
+
+A plugin, built-in or third-party, imports from here (``from skinbench.sdk import Backbone, hookimpl``)
+and nowhere else in the core, so the core can move its modules without breaking plugins; a test
+checks that no built-in plugin reaches past it. What is here:
+
+- the contract: the four plugin bases, typed ``PluginParams`` and ``PluginMeta``, the data types a
+  plugin receives and returns (``Task``, ``Part``, ``Prediction``), the errors, and ``hookimpl``;
+- images: decoding exactly as the core does, and what is wrong with an unreadable file;
+- devices and precision: ``device: auto`` resolution, autocast, thread limits;
+- torch backbones: ``TorchBackbone`` (typed params, batching, TTA, on-device preprocessing, pooled
+  features) and ``Preprocess``, which the fine-tuning head reuses for any torch backbone;
+- files: atomic writes, content digests, the embedding cache folder, YAML files of mappings, hub
+  weights that fail fast offline;
+- augmentation: the shared oversampling rule, cache keys of synthetic images, quality metrics and
+  their thresholds; heads: the decision rule (temperature, threshold) and macro-F1.
+"""
+from __future__ import annotations
+
+from .api import (
+    SAMPLE_COLUMNS,
+    SUBGROUP_COLUMNS,
+    Augmenter,
+    Backbone,
+    ConfigError,
+    DataError,
+    Dataset,
+    Head,
+    Part,
+    Plugin,
+    PluginError,
+    PluginMeta,
+    PluginParams,
+    Prediction,
+    SkinbenchError,
+    Task,
+    TrainableBackbone,
+    label_key,
+)
+from .atomic import atomic_write, atomic_write_json
+from .cache import default_cache_dir
+from .calibration import DecisionRule, macro_f1
+from .devices import (
+    DeviceName,
+    PrecisionName,
+    autocast,
+    cpu_threads,
+    precision_name,
+    resolve_device,
+    resolve_precision,
+    to_device,
+)
+from .groups import linked_groups
+from .hashing import config_hash, file_digest
+from .hookspecs import hookimpl
+from .hub import hub_file, hub_revision
+from .identity import augmentation_key
+from .images import image_problem, jpeg_bytes, load_rgb, load_uint8, rgb_tensor
+from .oversampling import POLICIES, assign_sources, synthetic_counts
+from .preprocess import INTERPOLATIONS, Preprocess
+from .quality import QUALITY_COLUMNS, LpipsScorer, quality_metrics, specular_coverage, trunk_weights_file
+from .quality_control import QualityThresholds, qc_failures
+from .suite import read_yaml_mapping
+from .torch_backbone import PooledFeatures, PoolName, TorchBackbone, TorchParams, timm_pool
+
+__all__ = [
+    "SAMPLE_COLUMNS", "SUBGROUP_COLUMNS", "Augmenter", "Backbone", "ConfigError", "DataError", "Dataset", "Head",
+    "Part", "Plugin", "PluginError", "PluginMeta", "PluginParams", "Prediction", "SkinbenchError", "Task",
+    "TrainableBackbone", "label_key", "hookimpl",
+    "image_problem", "jpeg_bytes", "load_rgb", "load_uint8", "rgb_tensor",
+    "DeviceName", "PrecisionName", "autocast", "cpu_threads", "precision_name", "resolve_device",
+    "resolve_precision", "to_device",
+    "INTERPOLATIONS", "PoolName", "PooledFeatures", "Preprocess", "TorchBackbone", "TorchParams", "timm_pool",
+    "atomic_write", "atomic_write_json", "config_hash", "default_cache_dir", "file_digest", "hub_file",
+    "hub_revision", "linked_groups", "read_yaml_mapping",
+    "POLICIES", "assign_sources", "augmentation_key", "synthetic_counts", "QUALITY_COLUMNS", "LpipsScorer",
+    "QualityThresholds", "qc_failures", "quality_metrics", "specular_coverage", "trunk_weights_file",
+    "DecisionRule", "macro_f1",
+]
