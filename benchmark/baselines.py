@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from .metrics import PROBABILITY_METRICS, confusion_batch, label_metrics_batch, score
+from .vocabulary import DUMMIES
 
-DUMMIES = ("most_frequent", "uniform", "stratified")
 
 
 def dummy_scores(kind: str, y_train: np.ndarray, y_test: np.ndarray, n_classes: int, ordinal: bool,

@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .registry import Catalogue
-from .suite import KINDS, Suite
+from .suite import Suite
+from .vocabulary import KINDS
 
 
 def suite_schema(catalogue: Catalogue) -> dict[str, Any]:

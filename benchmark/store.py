@@ -29,14 +29,11 @@ import pandas as pd
 
 from .api import SUBGROUP_COLUMNS, SkinbenchError, Task
 from .atomic import atomic_write, atomic_write_json, readable_mode
+from .vocabulary import DUMMY_HEADS, METRICS  # noqa: F401 - re-exported: readers of the store use them
 
 SCHEMA_VERSION = 2
 """1: the old ``results.csv`` as store (imported on first use); 2: checksummed JSONL records."""
 
-METRICS = (
-    "macro_f1", "weighted_f1", "accuracy", "balanced_accuracy", "mcc", "cohen_kappa",
-    "qwk", "auroc", "pr_auc", "top2_accuracy", "ece", "brier", "nll",
-)
 IDENTITY_COLUMNS = (
     "cell_id", "dataset", "task", "backbone", "augmenter", "head", "seed", "split", "fold",
     "backbone_label", "augmenter_label", "head_label", "data_fingerprint",
@@ -50,7 +47,6 @@ ROW_KEY = ("cell_id", "seed", "split", "fold")
 """One row per key; ``fold`` is the outer cross-validation fold (0 under holdout, and in records written
 before the cv scheme, which lack it)."""
 REQUIRED_KEYS = ("cell_id", "seed", "split")
-DUMMY_HEADS = ("dummy:most_frequent", "dummy:uniform", "dummy:stratified")
 
 logger = logging.getLogger("skinbench.store")
 

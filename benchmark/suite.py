@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .api import ConfigError, validation_lines
 from .protocol import Protocol
 
-KINDS = {"datasets": "dataset", "backbones": "backbone", "augmenters": "augmenter", "heads": "head"}
+from .vocabulary import KINDS  # noqa: E402,F401 - the suite's plugin keys
 
 
 class Entry(BaseModel):

@@ -43,11 +43,11 @@ from .protocol import (
     split_from_file,
 )
 from .registry import Catalogue, load_catalogue
-from .suite import KINDS, Entry, Suite, load_suite
+from .suite import Entry, Suite, load_suite
+from .vocabulary import KINDS, MIN_TEST_IMAGES
 
 MISSING_VALUES = frozenset({"", "nan", "none", "null", "na", "n/a"})
 """Label or patient values that mean "not filled in" (compared case-insensitively)."""
-MIN_TEST_IMAGES = 3
 BYTES_PER_EMBEDDING = 8 * 1024
 BYTES_PER_SYNTHETIC_IMAGE = 400 * 1024
 """Rough sizes for the free-space estimate: a 2048-d float32 vector, a 512 px PNG."""

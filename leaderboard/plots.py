@@ -10,7 +10,7 @@ import pandas as pd
 import yaml
 from matplotlib.figure import Figure
 from skinbench.api import SkinbenchError
-from skinbench.store import DUMMY_HEADS
+from skinbench.vocabulary import DUMMY_HEADS
 
 from .figures import plain_text
 from .site.names import suite_display_names, without_local_paths

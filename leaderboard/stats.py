@@ -51,7 +51,17 @@ import pyarrow.parquet as pq
 from scipy.special import stdtr, stdtrit
 from skinbench.api import DataError, SkinbenchError
 from skinbench.metrics import label_metrics_batch
-from skinbench.store import DUMMY_HEADS, METRICS, ResultsStore
+from skinbench.store import ResultsStore
+from skinbench.vocabulary import (
+    DUMMY_HEADS,
+    EFFECTS,
+    LABEL_METRICS,
+    METRICS,
+    MIN_TEST_IMAGES,
+    REAL_ONLY,
+    STRATIFIED,
+    VERDICTS,
+)
 from statsmodels.stats.multitest import multipletests
 
 N_BOOT = 2000
@@ -63,12 +73,9 @@ DUMMY_DRAWS = (100, 1000)
 """Monte-Carlo draws per distinct resampled label count vector of a random dummy (min, max)..."""
 DUMMY_BUDGET = 20_000
 """...sharing this many confusion matrices per dummy and split (large test sets: fewer draws each)."""
-MIN_TEST_IMAGES = 3
 MIN_SUBGROUP_N = 10
 PREDICTION_COLUMNS = ("group", "y_true", "y_pred")
 """Decoded into :class:`StoredPrediction` arrays; every other non-probability column is kept as text."""
-LABEL_METRICS = ("macro_f1", "weighted_f1", "accuracy", "balanced_accuracy", "mcc", "cohen_kappa", "qwk")
-"""Metrics computable from confusion matrices: these get intervals (AUROC and friends keep seed means)."""
 METRIC_RANGE = {"mcc": (-1.0, 1.0), "cohen_kappa": (-1.0, 1.0), "qwk": (-1.0, 1.0)}
 """Where a metric's interval is clipped; the others lie in [0, 1]."""
 CELL_KEYS = (
@@ -76,10 +83,6 @@ CELL_KEYS = (
     "backbone_label", "augmenter_label", "head_label", "cell_id",
 )
 """A configuration's identity; seeds and splits are aggregated away."""
-STRATIFIED = "dummy:stratified"
-REAL_ONLY = "none"
-VERDICTS = ("above_chance", "chance", "below_chance")
-EFFECTS = ("helps", "no_difference", "hurts")
 
 MetricFn = Callable[[np.ndarray], dict[str, np.ndarray]]
 

@@ -14,21 +14,22 @@ from pathlib import Path
 import pandas as pd
 from skinbench.api import SkinbenchError
 from skinbench.atomic import utf8_problem
-from skinbench.store import DUMMY_HEADS, RESULT_COLUMNS, ResultsStore, merge_rows
-
-from .stats import (
-    ALPHA,
-    N_BOOT,
+from skinbench.store import RESULT_COLUMNS, ResultsStore, merge_rows
+from skinbench.vocabulary import (
+    DUMMY_HEADS,
+    MISSING,
     REAL_ONLY,
     STRATIFIED,
-    LeaderboardStats,
-    leaderboard_stats,
+    VERDICT_TEXT,
+    format_interval,
+    format_number,
+    format_p,
 )
+
+from .stats import ALPHA, N_BOOT, LeaderboardStats, leaderboard_stats
 
 MOST_FREQUENT, UNIFORM = "dummy:most_frequent", "dummy:uniform"
 DUMMY_NAMES = {MOST_FREQUENT: "most-frequent", UNIFORM: "uniform", STRATIFIED: "stratified"}
-VERDICT_TEXT = {"above_chance": "above chance", "chance": "chance", "below_chance": "below chance"}
-MISSING = "–"
 
 
 @dataclass
@@ -89,27 +90,6 @@ def current_data_rows(results: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- formatting
-
-
-def format_number(value: float, digits: int, signed: bool = False) -> str:
-    if pd.isna(value):
-        return MISSING
-    if not signed:
-        return f"{value:.{digits}f}"
-    text = f"{value:+.{digits}f}"
-    return text[1:] if float(text) == 0 else text  # neither "+0.00" nor "-0.00": the sign is below the precision
-
-
-def format_interval(value: float, low: float, high: float, digits: int, signed: bool = False) -> str:
-    """``0.62 [0.41, 0.80]``; the value alone when there is no interval."""
-    text = format_number(value, digits, signed)
-    if pd.isna(value) or pd.isna(low):
-        return text
-    return f"{text} [{format_number(low, digits, signed)}, {format_number(high, digits, signed)}]"
-
-
-def format_p(p: float) -> str:
-    return MISSING if pd.isna(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _interval(row: pd.Series, name: str, digits: int, signed: bool = False) -> str:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from skinbench.baselines import DUMMIES, dummy_scores
+from skinbench.baselines import dummy_scores
+from skinbench.vocabulary import DUMMIES
 from skinbench.metrics import score
 from skinbench.store import ResultsStore
 
@@ -32,7 +33,7 @@ def write_task(run_dir: Path, groups, y, predictions: dict[tuple[str, str, str],
     y_train = np.repeat(np.arange(k), train_counts)
     seeds = range(max(len(p) for p in predictions.values()))
     base = {"dataset": dataset, "task": task, "split": split, "data_fingerprint": "data-1", "n_classes": k,
-            "ordinal": ordinal, "n_test": len(y), "n_val": 4, "seconds": 0.1, "config": {}}
+            "ordinal": ordinal, "n_test": len(y), "n_val": 4, "seconds": 0.1, "config": {"dataset": "constructed"}}
     for seed in seeds:
         for kind in DUMMIES:
             metrics, proba = dummy_scores(kind, y_train, y, k, ordinal, draws=200, seed=seed)

@@ -83,7 +83,7 @@ def test_table_shows_the_bootstrap_statistics_of_every_configuration(published_r
             assert f"predictions/{config['cell_id']}.parquet" in row  # best mean first
             low, high = config["macro_f1_ci_low"], config["macro_f1_ci_high"]
             assert 0 <= low <= config["macro_f1_mean"] <= high <= 1
-            assert f"{config['macro_f1_mean']:.3f} [{low:.3f}, {high:.3f}]" in row
+            assert f"{config['macro_f1_mean']:.2f} [{low:.2f}, {high:.2f}]" in row
             assert {"above_chance": "above chance", "chance": "chance", "below_chance": "below chance"}[config["verdict"]] in row
             assert ("best" if config["tied_with_best"] else "below best") in row
         assert ("QWK [95% CI]" in task_page(published_run.site, task)) == (task == "texture")  # ordinal only

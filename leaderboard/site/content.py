@@ -13,8 +13,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from skinbench.api import SUBGROUP_COLUMNS
-from skinbench.metrics import LOWER_IS_BETTER, reliability_bins
-from skinbench.store import DUMMY_HEADS
+from skinbench.metrics import reliability_bins
+from skinbench.vocabulary import (
+    DUMMY_HEADS,
+    LOWER_IS_BETTER,
+    MISSING,
+    VERDICT_TEXT,
+    format_interval,
+    format_number,
+    format_p,
+)
 
 from ..stats import (
     N_BOOT,
@@ -27,10 +35,8 @@ from ..tables import MOST_FREQUENT, merge_results
 from .names import class_names, prompt_files, slug, without_local_paths
 from .runs import Run, dataset_display_names
 
-MISSING = "–"
 INTERVAL_METRICS = (("balanced_accuracy", "bal. acc."),)
 MEAN_METRICS = (("auroc", "AUROC"), ("ece", "ECE"), ("brier", "Brier"), ("nll", "NLL"))
-VERDICT_TEXT = {"above_chance": "above chance", "chance": "chance", "below_chance": "below chance"}
 RELIABILITY_PANELS = 6
 
 
@@ -248,34 +254,28 @@ def _columns(ordinal: bool) -> list[Column]:
 # ---------------------------------------------------------------- formatting
 
 
+DIGITS = 2
+"""As the terminal and the leaderboard files: one spelling of every number (skinbench.vocabulary)."""
+
+
 def _interval(row: pd.Series, metric: str, mean_column: str | None = None, signed: bool = False) -> Value:
     mean = row.get(mean_column or f"{metric}_mean")
     if mean is None or pd.isna(mean):
         return Value(MISSING)
-    low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
-    text = _format(mean, signed)
-    if low is not None and high is not None and not pd.isna(low) and not pd.isna(high):
-        text += f" [{_format(low, signed)}, {_format(high, signed)}]"
+    text = format_interval(mean, row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high"), DIGITS, signed)
     return Value(text, float(mean))
-
-
-def _format(value: float, signed: bool) -> str:
-    text = f"{value:+.3f}" if signed else f"{value:.3f}"
-    if signed and float(text) == 0:
-        text = text[1:]  # neither "+0.000" nor "-0.000"
-    return text.replace("-", "−")
 
 
 def _number(value: Any) -> Value:
     if value is None or pd.isna(value):
         return Value(MISSING)
-    return Value(f"{value:.3f}", float(value))
+    return Value(format_number(value, DIGITS), float(value))
 
 
 def _p_value(p: Any) -> Value:
     if p is None or pd.isna(p):
         return Value(MISSING)
-    return Value("< 0.001" if p < 0.001 else f"{p:.3f}", float(p))
+    return Value(format_p(p), float(p))
 
 
 def _verdict(verdict: Any) -> Value:
