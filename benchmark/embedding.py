@@ -1,7 +1,11 @@
-"""The embedding pipeline: decode, batch, call the backbone for cache misses only."""
+"""The embedding pipeline: decode, batch, call the backbone for cache misses only.
+
+One planner (:func:`cache_misses`) with one chunk size serves the runner (which sends each chunk to an
+executor as a task), :func:`embed_paths` (which embeds the chunks here) and so the tests and benchmarks.
+"""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -12,42 +16,54 @@ from .hashing import file_digest
 from .identity import embedding_key
 from .images import load_rgb
 
-PATH_CHUNK = 1024
-"""Images handed at once to a backbone's ``embed_paths`` hook: large enough for its DataLoader
-workers to stay busy, small enough that a killed run loses little uncached work."""
+PATH_CHUNK = 256
+"""Images per embedding task: enough to keep a GPU's batches and a backbone's DataLoader workers full,
+small enough that a killed run or a lost worker redoes little, and that a cluster has many tasks to spread."""
+
+Chunk = list[tuple[str, str]]
+"""(path, content digest) of images to embed together."""
+
+
+def cache_misses(paths: Sequence[str], digest: Callable[[str], str], known: dict[str, np.ndarray],
+                 cache: EmbeddingCache | None, key: str) -> list[Chunk]:
+    """The images of ``paths`` still to embed, in chunks of :data:`PATH_CHUNK`, each image content once.
+
+    ``known`` maps digests to embeddings already in memory; vectors found in the cache are added to it,
+    so only true misses come back."""
+    todo: dict[str, str] = {}
+    for path in paths:
+        content = digest(path)
+        if content in known or content in todo:
+            continue
+        vector = cache.get(key, content) if cache is not None else None
+        if vector is not None:
+            known[content] = vector
+        else:
+            todo[content] = path
+    items = [(path, content) for content, path in todo.items()]
+    return [items[i:i + PATH_CHUNK] for i in range(0, len(items), PATH_CHUNK)]
 
 
 def embed_paths(backbone: Backbone, paths: Sequence[str], cache: EmbeddingCache | None = None,
-                batch_size: int = 32, progress: bool = True) -> np.ndarray:
-    """Embeddings for ``paths`` (rows aligned); only images missing from the cache reach the backbone."""
-    identity = backbone.identity.record()
+                progress: bool = True) -> np.ndarray:
+    """Embeddings for ``paths`` (rows aligned) in this process; only images missing from the cache reach
+    the backbone, in the runner's chunks (:func:`cache_misses`)."""
     key = embedding_key(backbone)
-    digests = [file_digest(p) for p in paths]
-    found: dict[str, np.ndarray] = {}
     if cache is not None:
-        cache.write_identity(key, identity)
-        for d in set(digests):
-            vec = cache.get(key, d)
-            if vec is not None:
-                found[d] = vec
-    todo: dict[str, str] = {}
-    for p, d in zip(paths, digests):
-        if d not in found and d not in todo:
-            todo[d] = p
-    items = list(todo.items())
-    uses_paths = type(backbone).embed_paths is not Backbone.embed_paths
-    step = PATH_CHUNK if uses_paths else batch_size
-    bar = tqdm(total=len(items), desc=f"embed {backbone.name}", unit="img", disable=not progress or not items, leave=False)
-    for start in range(0, len(items), step):
-        chunk = items[start:start + step]
-        vectors = embed_chunk(backbone, [p for _, p in chunk])
-        for (d, _), vec in zip(chunk, vectors):
-            found[d] = vec
+        cache.write_identity(key, backbone.identity.record())
+    found: dict[str, np.ndarray] = {}
+    chunks = cache_misses(paths, file_digest, found, cache, key)
+    bar = tqdm(total=sum(map(len, chunks)), desc=f"embed {backbone.name}", unit="img",
+               disable=not progress or not chunks, leave=False)
+    for chunk in chunks:
+        vectors = embed_chunk(backbone, [path for path, _ in chunk])
+        for (_, content), vector in zip(chunk, vectors):
+            found[content] = vector
             if cache is not None:
-                cache.put(key, d, vec)
+                cache.put(key, content, vector)
         bar.update(len(chunk))
     bar.close()
-    return np.stack([found[d] for d in digests]) if digests else np.zeros((0, 0), np.float32)
+    return np.stack([found[file_digest(p)] for p in paths]) if len(paths) else np.zeros((0, 0), np.float32)
 
 
 def embed_chunk(backbone: Backbone, paths: list[str]) -> np.ndarray:

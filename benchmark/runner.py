@@ -32,6 +32,7 @@ from .api import (
 from .atomic import atomic_write
 from .baselines import DUMMIES, dummy_scores
 from .cache import EmbeddingCache
+from .embedding import cache_misses
 from .executors import make_executor
 from .hashing import file_digest
 from .identity import cell_id, embedding_key
@@ -42,10 +43,6 @@ from .suite import Executor as ExecutorConfig
 from .suite import Suite
 from .tasks import AugmentResult, TaskFailure, augment_task, embed_task, head_task
 from .validate import LoadedDataset, Preflight, preflight
-
-PATH_CHUNK = 256
-"""Images per embedding task: enough to keep a GPU's batches full, small enough that a killed
-run or a lost worker redoes little, and that a cluster has many tasks to spread."""
 
 logger = logging.getLogger("skinbench.runner")
 
@@ -232,20 +229,9 @@ class Grid:
         """Load cached embeddings into memory and submit the rest in chunks; returns the number of tasks."""
         backbone, key = self.backbones[bi], embedding_key(self.backbones[bi])
         self.cache.write_identity(key, backbone.identity.record())
-        todo: dict[str, str] = {}
-        for path in paths:
-            digest = self.digest(path)
-            if digest in self.memo[bi] or digest in todo.values():
-                continue
-            vector = self.cache.get(key, digest)
-            if vector is not None:
-                self.memo[bi][digest] = vector
-            else:
-                todo[path] = digest
-        items = list(todo.items())
+        chunks = cache_misses(paths, self.digest, self.memo[bi], self.cache, key)
         gpu = {"GPU": 1} if backbone.identity.artefacts.get("device_type") == "cuda" else None
-        chunks = [items[i:i + PATH_CHUNK] for i in range(0, len(items), PATH_CHUNK)]
-        self.bars.to_embed(len(items))
+        self.bars.to_embed(sum(map(len, chunks)))
         for chunk in chunks:
             chunk_paths = [p for p, _ in chunk]
             sent = {p: blobs[p] for p in chunk_paths} if blobs else None

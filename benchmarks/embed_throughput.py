@@ -64,7 +64,7 @@ def bare_runner(backbone: TimmBackbone, batch_size: int):
 
 def suite_runner(backbone: TimmBackbone, batch_size: int):
     def run(paths):
-        embed_paths(backbone, paths, cache=None, batch_size=batch_size, progress=False)
+        embed_paths(backbone, paths, cache=None, progress=False)
     return run
 
 

@@ -42,7 +42,7 @@ def test_second_run_embeds_nothing(tmp_path):
     paths = write_images(tmp_path / "img", 4)
     cache = EmbeddingCache(tmp_path / "cache")
     first = CountingBackbone()
-    cold = embed_paths(first, paths + paths[:1], cache=cache, batch_size=3, progress=False)
+    cold = embed_paths(first, paths + paths[:1], cache=cache, progress=False)
     assert first.calls == 4  # the repeated image is embedded once
     second = CountingBackbone()
     warm = embed_paths(second, paths, cache=cache, progress=False)
@@ -132,3 +132,22 @@ def test_cpu_embedding_tasks_use_the_machines_thread_count_in_any_process(tmp_pa
     finally:
         torch.set_num_threads(before)
     assert seen and set(seen) == {len(os.sched_getaffinity(0))}
+
+
+def test_one_planner_chunks_cache_misses_by_content_for_the_runner_and_embed_paths(tmp_path):
+    """cache_misses: each image content once, cached vectors loaded instead of planned, chunks of PATH_CHUNK;
+    embed_paths and the runner's embedding tasks both plan with it."""
+    import inspect
+
+    from skinbench import runner
+    from skinbench.embedding import PATH_CHUNK, cache_misses
+
+    digest = {f"img{i}.png": f"d{i % 300}" for i in range(400)}  # 100 files repeat earlier contents
+    cache = EmbeddingCache(tmp_path / "cache")
+    cache.put("key", "d0", np.ones(3, np.float32))
+    known = {"d1": np.zeros(3, np.float32)}
+    chunks = cache_misses(list(digest), digest.__getitem__, known, cache, "key")
+    planned = [content for chunk in chunks for _, content in chunk]
+    assert len(planned) == len(set(planned)) == 298 and {"d0", "d1"}.isdisjoint(planned)
+    assert [len(c) for c in chunks] == [PATH_CHUNK, 298 - PATH_CHUNK] and "d0" in known
+    assert "cache_misses(" in inspect.getsource(runner.Grid.submit_embeddings)
