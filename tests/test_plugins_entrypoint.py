@@ -29,18 +29,26 @@ PLUGIN_SOURCE = textwrap.dedent('''
 ''')
 
 
+def installed_distribution(site, name: str, version: str, modules: dict[str, str], entry_point: str):
+    """``site`` as a folder on PYTHONPATH holding distribution ``name`` with ``modules`` (dotted name -> source)
+    and one entry point in the 'skinbench' group (``alias = module``)."""
+    for module, source in modules.items():
+        path = site.joinpath(*module.split(".")).with_suffix(".py")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source)
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[skinbench]\n{entry_point}\n")
+    (info / "RECORD").write_text("")
+    return site
+
+
 @pytest.fixture
 def third_party_site(tmp_path):
     """An installed distribution 'sb-thirdparty 0.3' declaring the entry point."""
-    site = tmp_path / "site"
-    (site / "sb_thirdparty").mkdir(parents=True)
-    (site / "sb_thirdparty" / "__init__.py").write_text(PLUGIN_SOURCE)
-    info = site / "sb_thirdparty-0.3.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sb-thirdparty\nVersion: 0.3\n")
-    (info / "entry_points.txt").write_text("[skinbench]\nmean_colour = sb_thirdparty\n")
-    (info / "RECORD").write_text("")
-    return site
+    return installed_distribution(tmp_path / "site", "sb-thirdparty", "0.3", {"sb_thirdparty.__init__": PLUGIN_SOURCE},
+                                  "mean_colour = sb_thirdparty")
 
 
 def cli(site, *args, **env):
@@ -81,15 +89,9 @@ def test_the_backbone_written_in_docs_plugins_md_runs_end_to_end(tmp_path):
     docs = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
     source = re.search(r"```python\n(.*?)```", docs, re.S).group(1)
     assert "from skinbench.sdk import" in source and "skinbench.api" not in source
-    site = tmp_path / "site"
-    (site / "my_package").mkdir(parents=True)
-    (site / "my_package" / "__init__.py").write_text("")
-    (site / "my_package" / "my_backbone.py").write_text(source)
-    info = site / "my_package-1.2.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-package\nVersion: 1.2\n")
-    (info / "entry_points.txt").write_text("[skinbench]\nmy_backbone = my_package.my_backbone\n")
-    (info / "RECORD").write_text("")
+    site = installed_distribution(tmp_path / "site", "my-package", "1.2",
+                                  {"my_package.__init__": "", "my_package.my_backbone": source},
+                                  "my_backbone = my_package.my_backbone")
     suite = {"datasets": [{"name": "demo", "params": {"n_patients": 12, "image_size": 24}}],
              "backbones": [{"name": "my-backbone", "params": {"dim": 6, "pool": "max"}}], "heads": ["logreg"],
              "protocol": {"seeds": 1, "dummy_draws": 50}}
