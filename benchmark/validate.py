@@ -109,7 +109,8 @@ class Preflight:
             for task in ds.tasks:
                 counts = class_counts(task, first)
                 classes = ", ".join(f"{c}: {n['train']}/{n['test']}" for c, n in counts.items())
-                lines.append(f"  task '{task.name}' ({len(task.samples)} images; class: train/test) {classes}")
+                side = "class: train/test of outer fold 0" if protocol.cv else "class: train/test"
+                lines.append(f"  task '{task.name}' ({len(task.samples)} images; {side}) {classes}")
         for backbone in self.plugins["backbones"]:
             lines.append(f"backbone '{backbone.label}': identity {backbone.identity.digest[:12]}")
         lines += [f"warning: {w}" for w in self.warnings]
