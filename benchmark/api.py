@@ -203,11 +203,11 @@ class Plugin:
         return {}
 
     @property
-    def identity(self) -> "PluginIdentity":  # noqa: F821 - skinbench.identity imports this module
+    def identity(self) -> "PluginIdentity":  # noqa: F821 - skinbench.record.identity imports this module
         """The one resolved identity (name, package, version, code digest, params, artefacts)
         from which cell ids and every cache key derive; resolved once, on first use."""
         if getattr(self, "_identity", None) is None:
-            from .identity import resolve_identity
+            from skinbench.record.identity import resolve_identity
 
             self._identity = resolve_identity(self)
         return self._identity
@@ -221,7 +221,7 @@ class Plugin:
         return f"{self.name}(" + ", ".join(f"{k}={v}" for k, v in sorted(changed.items())) + ")"
 
 
-from .messages import did_you_mean, key_path, params_error, validation_lines  # noqa: E402,F401 - kept importable
+from skinbench.configuration.messages import did_you_mean, key_path, params_error, validation_lines  # noqa: E402,F401 - kept importable
 
 
 def label_key(value: Any) -> str:
@@ -362,7 +362,7 @@ class Augmenter(Plugin):
     selection_params: ClassVar[frozenset[str]] = frozenset()
     """Parameters that decide which images are made or kept (how many per class, which pass quality
     control) but never what one image looks like once its source, seed and settings are fixed. They are
-    in the identity, hence in cell ids, but not in :func:`skinbench.identity.augmentation_key`, so raising
+    in the identity, hence in cell ids, but not in :func:`skinbench.record.identity.augmentation_key`, so raising
     ``amount`` or a QC threshold reuses every image already generated."""
 
     def augment(self, train: pd.DataFrame, task: Task, seed: int, workdir: Path) -> pd.DataFrame:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .metrics import PROBABILITY_METRICS, confusion_batch, label_metrics_batch, score
-from .vocabulary import DUMMIES
+from skinbench.metrics import PROBABILITY_METRICS, confusion_batch, label_metrics_batch, score
+from skinbench.vocabulary import DUMMIES
 
 
 

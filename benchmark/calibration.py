@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 
-from .api import Prediction
+from skinbench.api import Prediction
 
 DEFAULT_THRESHOLDS = np.round(np.arange(0.2, 0.81, 0.05), 2)
 TEMPERATURE_BOUNDS = (0.05, 20.0)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from .api import SkinbenchError
+from skinbench.api import SkinbenchError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,9 +96,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .runner import run_checked
-    from .suite import load_suite
-    from .validate import preflight
+    from skinbench.execution.runner import run_checked
+    from skinbench.configuration.suite import load_suite
+    from skinbench.data.preflight import preflight
 
     start = time.perf_counter()
     suite = load_suite(args.suite)
@@ -114,7 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         results = run_checked(checked, progress=progress, executor=executor, cells=args.cell)
     except KeyboardInterrupt:
-        from .store import ResultsStore
+        from skinbench.record.store import ResultsStore
 
         kept = int((ResultsStore(args.out).read()["status"] == "ok").sum())
         print(f"\nskinbench: interrupted; {kept} finished cell(s) kept in {args.out}; run the same command again "
@@ -123,8 +123,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = results[results["status"] == "failed"]
     print(f"\n{len(results)} result rows in {args.out}/results.csv ({len(failed)} failed) "
           f"in {time.perf_counter() - start:.1f} s\n")
-    from .atomic import atomic_write
-    from .leaderboard import build_report, read_results, render_report
+    from skinbench.atomic import atomic_write
+    from skinbench.leaderboard import build_report, read_results, render_report
     from .leaderboard.plots import PLOT_CAPTION
     from .leaderboard.render import html_figures
 
@@ -156,7 +156,7 @@ def failure_summary(failed) -> str:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from .registry import load_catalogue
+    from skinbench.configuration.registry import load_catalogue
 
     catalogue = load_catalogue()
     rows = [r for r in catalogue.rows() if args.kind in (None, r["kind"])]
@@ -170,7 +170,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import (
+    from skinbench.leaderboard import (
         build_report,
         merge_results,
         plot_results,
@@ -205,7 +205,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from .cache import EmbeddingCache
+    from skinbench.execution.cache import EmbeddingCache
 
     cache = EmbeddingCache(args.cache_dir)
     if args.action == "clear":
@@ -219,7 +219,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validate import preflight
+    from skinbench.data.preflight import preflight
 
     start = time.perf_counter()
     checked = preflight(args.suite, args.out, args.cache_dir)
@@ -231,8 +231,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     import json
 
-    from .registry import load_catalogue
-    from .schema import suite_schema
+    from skinbench.configuration.registry import load_catalogue
+    from skinbench.configuration.schema import suite_schema
 
     text = json.dumps(suite_schema(load_catalogue()), indent=2)
     if args.output:

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import torch
 from pydantic import AfterValidator
 
-from .api import ConfigError
+from skinbench.api import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .api import ConfigError
-from .hashing import file_digest
+from skinbench.api import ConfigError
+from skinbench.hashing import file_digest
 
 PROBE_TIMEOUT_S = 3.0
 """How long the reachability probe waits: a hub that does not answer in this time is treated as offline."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .api import DataError
+from skinbench.api import DataError
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: dataset checks need only PIL
     import torch

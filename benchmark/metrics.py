@@ -8,7 +8,7 @@ from sklearn import metrics as skm
 
 PROBABILITY_METRICS = ("auroc", "pr_auc", "top2_accuracy", "ece", "brier", "nll")
 """Metrics of the class probabilities alone: a random dummy gets those of its constant probabilities."""
-from .vocabulary import LOWER_IS_BETTER  # noqa: E402,F401 - kept importable here
+from skinbench.vocabulary import LOWER_IS_BETTER  # noqa: E402,F401 - kept importable here
 """Calibration errors and losses; every other metric improves upwards."""
 MAX_RELIABILITY_BINS = 15
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from .images import rgb_tensor
+from skinbench.images import rgb_tensor
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Mapping, Sequence, Union
 
 from pydantic import Field, field_validator
 
-from .api import PluginParams
+from skinbench.api import PluginParams
 
 ClassKey = Union[str, int, float]
 """A class value as a YAML key: ``-1``, ``0`` or ``"mild"``."""

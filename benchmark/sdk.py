@@ -17,7 +17,7 @@ checks that no built-in plugin reaches past it. What is here:
 """
 from __future__ import annotations
 
-from .api import (
+from skinbench.api import (
     SAMPLE_COLUMNS,
     SUBGROUP_COLUMNS,
     Augmenter,
@@ -37,10 +37,10 @@ from .api import (
     TrainableBackbone,
     label_key,
 )
-from .atomic import atomic_write, atomic_write_json
-from .cache import default_cache_dir
-from .calibration import DecisionRule, macro_f1
-from .devices import (
+from skinbench.atomic import atomic_write, atomic_write_json
+from skinbench.execution.cache import default_cache_dir
+from skinbench.calibration import DecisionRule, macro_f1
+from skinbench.devices import (
     DeviceName,
     PrecisionName,
     autocast,
@@ -50,18 +50,18 @@ from .devices import (
     resolve_precision,
     to_device,
 )
-from .groups import linked_groups
-from .hashing import config_hash, file_digest
-from .hookspecs import hookimpl
-from .hub import hub_file, hub_revision
-from .identity import augmentation_key
-from .images import image_problem, jpeg_bytes, load_rgb, load_uint8, rgb_tensor
-from .oversampling import POLICIES, assign_sources, synthetic_counts
-from .preprocess import INTERPOLATIONS, Preprocess
-from .quality import QUALITY_COLUMNS, LpipsScorer, quality_metrics, specular_coverage, trunk_weights_file
-from .quality_control import QualityThresholds, qc_failures
-from .suite import read_yaml_mapping
-from .torch_backbone import PooledFeatures, PoolName, TorchBackbone, TorchParams, timm_pool
+from skinbench.data.groups import linked_groups
+from skinbench.hashing import config_hash, file_digest
+from skinbench.hookspecs import hookimpl
+from skinbench.hub import hub_file, hub_revision
+from skinbench.record.identity import augmentation_key
+from skinbench.images import image_problem, jpeg_bytes, load_rgb, load_uint8, rgb_tensor
+from skinbench.oversampling import POLICIES, assign_sources, synthetic_counts
+from skinbench.preprocess import INTERPOLATIONS, Preprocess
+from skinbench.quality import QUALITY_COLUMNS, LpipsScorer, quality_metrics, specular_coverage, trunk_weights_file
+from skinbench.quality_control import QualityThresholds, qc_failures
+from skinbench.configuration.suite import read_yaml_mapping
+from skinbench.torch_backbone import PooledFeatures, PoolName, TorchBackbone, TorchParams, timm_pool
 
 __all__ = [
     "SAMPLE_COLUMNS", "SUBGROUP_COLUMNS", "Augmenter", "Backbone", "ConfigError", "DataError", "Dataset", "Head",

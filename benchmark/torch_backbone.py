@@ -22,8 +22,8 @@ import numpy as np
 import torch
 import torchvision
 from pydantic import Field
-from .api import Backbone, ConfigError, PluginParams
-from .devices import (
+from skinbench.api import Backbone, ConfigError, PluginParams
+from skinbench.devices import (
     DeviceName,
     PrecisionName,
     autocast,
@@ -32,10 +32,10 @@ from .devices import (
     resolve_precision,
     to_device,
 )
-from .images import jpeg_bytes, load_uint8, rgb_tensor
+from skinbench.images import jpeg_bytes, load_uint8, rgb_tensor
 from torch.utils.data import DataLoader, Dataset
 
-from .preprocess import INTERPOLATIONS, Preprocess
+from skinbench.preprocess import INTERPOLATIONS, Preprocess
 
 Triple = Annotated[list[float], Field(min_length=3, max_length=3)]
 PoolName = Literal["cls", "token", "mean", "avg", "max", "avgmax", "map"]

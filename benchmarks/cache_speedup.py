@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from skinbench.runner import run_suite
+from skinbench.execution.runner import run_suite
 
 DEMO = Path(__file__).resolve().parents[1] / "benchmark" / "suites" / "demo.yaml"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from skinbench.runner import run_suite
+from skinbench.execution.runner import run_suite
 
 DEMO = Path(__file__).resolve().parents[1] / "benchmark" / "suites" / "demo.yaml"
 

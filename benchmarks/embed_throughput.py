@@ -2,7 +2,7 @@
 
 - **bare**: what a user would write: decode with PIL, timm's eval transform, batched forward under
   ``torch.inference_mode`` (and the same autocast as the suite side).
-- **suite**: ``skinbench.embedding.embed_paths`` without a cache (so it also hashes every file).
+- **suite**: ``skinbench.execution.embedding.embed_paths`` without a cache (so it also hashes every file).
 - **limit**: the same model's forward alone, on pre-decoded, preprocessed tensors already on the
   device, at the same resolution, batch size and precision: no pipeline can beat it.
 
@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 
 from skinbench.devices import autocast, resolve_device, resolve_precision
-from skinbench.embedding import embed_paths
+from skinbench.execution.embedding import embed_paths
 from skinbench.plugins.backbones.timm_models import TimmBackbone
 
 DEFAULTS = {"model": "resnet18", "n": 96, "image_size": 256, "batch_size": 32, "device": "cpu", "precision": "fp32",

@@ -55,8 +55,8 @@ def synthetic_dataset(folder: Path, n_images: int, n_patients: int, dim: int, ba
 
 
 def timed_run(checked, out: Path, scheduler: str) -> float:
-    from skinbench.runner import run_checked
-    from skinbench.suite import Executor
+    from skinbench.execution.runner import run_checked
+    from skinbench.configuration.suite import Executor
 
     checked.out_dir = out
     start = time.perf_counter()
@@ -73,9 +73,9 @@ def main() -> None:
     n_images, n_patients = (3000, 1000) if args.quick else (10000, 3400)
     from dask.distributed import LocalCluster
 
-    from skinbench.embedding import embed_paths
-    from skinbench.cache import EmbeddingCache
-    from skinbench.validate import preflight
+    from skinbench.execution.embedding import embed_paths
+    from skinbench.execution.cache import EmbeddingCache
+    from skinbench.data.preflight import preflight
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -36,7 +36,7 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 from skinbench.api import Part
-from skinbench.registry import load_catalogue
+from skinbench.configuration.registry import load_catalogue
 
 PRIORS = (0.40, 0.25, 0.15, 0.12, 0.08)
 

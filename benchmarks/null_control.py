@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     from skinbench.leaderboard import read_results
     from skinbench.leaderboard.stats import leaderboard_stats
-    from skinbench.runner import run_suite
+    from skinbench.execution.runner import run_suite
 
     suite = {
         "name": "null-control",

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from skinbench.protocol import patient_folds
+from skinbench.data.protocol import patient_folds
 
 from .stats import ResamplePlan, StoredPrediction, TaskPredictions, bootstrap_task, leaderboard_metrics
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 from skinbench.api import SkinbenchError
 from skinbench.atomic import utf8_problem
-from skinbench.store import RESULT_COLUMNS, ResultsStore, merge_rows
+from skinbench.record.store import RESULT_COLUMNS, ResultsStore, merge_rows
 from skinbench.vocabulary import (
     DUMMY_HEADS,
     MISSING,

@@ -14,7 +14,7 @@ import pandas as pd
 from skinbench.baselines import dummy_scores
 from skinbench.vocabulary import DUMMIES
 from skinbench.metrics import score
-from skinbench.store import ResultsStore
+from skinbench.record.store import ResultsStore
 
 
 def cell_id(*parts: object) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from skinbench.leaderboard.site import Published, publish
-from skinbench.runner import run_suite
+from skinbench.execution.runner import run_suite
 
 HOSTILE_NAME = '<script>alert("owned")</script> & <b>clinic</b> $x^2$'
 """A dataset display name (the suite's ``label:``) that must reach every page and figure as text."""

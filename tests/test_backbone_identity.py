@@ -14,9 +14,9 @@ import pytest
 
 from backbone_fixtures import SMALL, tiny_timm_weights, write_images
 from skinbench.api import ConfigError
-from skinbench.cache import EmbeddingCache
-from skinbench.embedding import embed_paths
-from skinbench.identity import embedding_key
+from skinbench.execution.cache import EmbeddingCache
+from skinbench.execution.embedding import embed_paths
+from skinbench.record.identity import embedding_key
 from skinbench.plugins.backbones.efficientnet_lite0 import EfficientNetLite0
 from skinbench.plugins.backbones.handcrafted import HandcraftedBackbone
 from skinbench.plugins.backbones.timm_models import TimmBackbone

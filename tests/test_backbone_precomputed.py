@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from skinbench.api import DataError
-from skinbench.cache import EmbeddingCache
-from skinbench.embedding import embed_paths
+from skinbench.execution.cache import EmbeddingCache
+from skinbench.execution.embedding import embed_paths
 from skinbench.plugins.backbones.precomputed import Precomputed
 
 

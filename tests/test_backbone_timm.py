@@ -12,7 +12,7 @@ import torch
 
 from backbone_fixtures import SMALL, tiny_timm_weights, tolerance, write_images
 from skinbench.api import ConfigError, DataError, TrainableBackbone
-from skinbench.identity import embedding_key as key
+from skinbench.record.identity import embedding_key as key
 from skinbench.images import load_rgb
 from skinbench.plugins.backbones.timm_models import TimmBackbone
 

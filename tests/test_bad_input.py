@@ -9,7 +9,7 @@ import pytest
 from skinbench.api import ConfigError, DataError
 from skinbench.cli import main
 from skinbench.datasets.demo import DemoDataset
-from skinbench.runner import run_suite
+from skinbench.execution.runner import run_suite
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from PIL import Image
 from plugins_for_tests import BadInputPlugins
 from skinbench.api import ConfigError, DataError
 from skinbench.cli import main
-from skinbench.runner import run_suite
-from skinbench.validate import preflight
+from skinbench.execution.runner import run_suite
+from skinbench.data.preflight import preflight
 
 TINY = {"datasets": [{"name": "demo", "params": {"n_patients": 12, "image_size": 24}}],
         "backbones": [{"name": "handcrafted", "params": {"size": 24}}], "heads": ["logreg"],
@@ -175,12 +175,12 @@ def test_a_decompression_bomb_is_named_not_a_traceback(tmp_path, generic):
 
 
 def test_when_every_model_cell_fails_the_terminal_shows_the_cause_and_the_dummies(tmp_path, capsys, monkeypatch):
-    import skinbench.registry as registry
+    import skinbench.configuration.registry as registry
 
     original = registry.load_catalogue
     monkeypatch.setattr(registry, "load_catalogue",
                         lambda blocked=(), autoload=None, extra=(): original(blocked, autoload, [BadInputPlugins()]))
-    import skinbench.validate as validate
+    import skinbench.data.preflight as validate
     monkeypatch.setattr(validate, "load_catalogue", registry.load_catalogue)
     (tmp_path / "suite.yaml").write_text(yaml.safe_dump({**TINY, "heads": ["always-failing"]}))
     code = main(["run", str(tmp_path / "suite.yaml"), "--out", str(tmp_path / "run"), "--no-progress"])
@@ -192,7 +192,7 @@ def test_when_every_model_cell_fails_the_terminal_shows_the_cause_and_the_dummie
 
 
 def test_a_full_cache_disk_warns_and_the_run_goes_on(tmp_path, monkeypatch, caplog):
-    from skinbench.cache import EmbeddingCache
+    from skinbench.execution.cache import EmbeddingCache
 
     def full(self, *args, **kwargs):
         raise OSError(28, "No space left on device")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skinbench.cache import EmbeddingCache
+from skinbench.execution.cache import EmbeddingCache
 
 
 def test_round_trip_without_pickle(tmp_path):

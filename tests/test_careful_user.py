@@ -17,8 +17,8 @@ from PIL import Image
 
 from skinbench.cli import main
 from skinbench.leaderboard import build_report, read_results
-from skinbench.runner import run_suite
-from skinbench.store import ResultsStore
+from skinbench.execution.runner import run_suite
+from skinbench.record.store import ResultsStore
 
 SKINBENCH = [sys.executable, "-m", "skinbench.cli"]
 

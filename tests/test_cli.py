@@ -28,7 +28,7 @@ def test_run_then_leaderboard_in_every_format(tmp_path, capsys, suite_factory):
 
 def test_subgroup_scores_partition_the_test_set(tmp_path, capsys, suite_factory):
     from skinbench.leaderboard import read_results, subgroup_stats
-    from skinbench.runner import run_suite
+    from skinbench.execution.runner import run_suite
 
     out = tmp_path / "run"
     results = run_suite(suite_factory(), out)

@@ -14,10 +14,10 @@ from skinbench.api import ConfigError
 from skinbench.datasets.demo import DemoDataset
 from skinbench.leaderboard import leaderboard_stats, read_results
 from skinbench.leaderboard.simulation import Population, cv_coverage
-from skinbench.protocol import Protocol, leakage_problems, patient_folds
-from skinbench.runner import Grid, run_suite
-from skinbench.store import ResultsStore
-from skinbench.validate import preflight
+from skinbench.data.protocol import Protocol, leakage_problems, patient_folds
+from skinbench.execution.runner import Grid, run_suite
+from skinbench.record.store import ResultsStore
+from skinbench.data.preflight import preflight
 
 CV = {"scheme": "cv", "folds": 4, "seeds": [0, 1], "dummy_draws": 100}
 

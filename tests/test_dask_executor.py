@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from plugins_for_tests import DaskPlugins
-from skinbench.cache import EmbeddingCache
-from skinbench.identity import embedding_key
-from skinbench.runner import run_suite
-from skinbench.store import METRICS
-from skinbench.suite import Executor
-from skinbench.validate import preflight
+from skinbench.execution.cache import EmbeddingCache
+from skinbench.record.identity import embedding_key
+from skinbench.execution.runner import run_suite
+from skinbench.record.store import METRICS
+from skinbench.configuration.suite import Executor
+from skinbench.data.preflight import preflight
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 
 import dataset_fixtures as fx
 from skinbench.api import ConfigError, DataError
-from skinbench.registry import load_catalogue
+from skinbench.configuration.registry import load_catalogue
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_scin_condition_keeps_top_k_and_counts_what_it_leaves_out(catalogue, tmp
 
 def test_scin_groups_join_cases_sharing_an_image_file_and_keep_long_ids_exact(catalogue, tmp_path):
     """The core joins cases that list the same image file (the preflight does this for every dataset plugin)."""
-    from skinbench.validate import join_identical_images
+    from skinbench.data.preflight import join_identical_images
 
     plugin = catalogue.create("dataset", "scin", {"root": str(fx.write_scin(tmp_path)), "top_k": 2})
     tasks = plugin.tasks()

@@ -9,8 +9,8 @@ import torch
 
 from backbone_fixtures import SMALL, tiny_timm_weights, write_images
 from skinbench.api import Backbone, PluginError
-from skinbench.cache import EmbeddingCache
-from skinbench.embedding import embed_paths
+from skinbench.execution.cache import EmbeddingCache
+from skinbench.execution.embedding import embed_paths
 
 
 class CountingBackbone(Backbone):
@@ -81,8 +81,8 @@ def test_a_wrong_number_of_rows_is_the_backbones_fault(tmp_path):
 
 
 def test_a_rerun_suite_makes_no_forward_pass(tmp_path):
-    pytest.importorskip("skinbench.runner")
-    from skinbench.runner import run_suite
+    pytest.importorskip("skinbench.execution.runner")
+    from skinbench.execution.runner import run_suite
 
     weights, _ = tiny_timm_weights(tmp_path / "w")
     suite = {
@@ -113,7 +113,7 @@ def test_cpu_embedding_tasks_use_the_machines_thread_count_in_any_process(tmp_pa
     import os
 
     from skinbench.plugins.backbones.handcrafted import HandcraftedBackbone
-    from skinbench.tasks import embed_task
+    from skinbench.execution.jobs import embed_task
 
     seen = []
 
@@ -139,8 +139,8 @@ def test_one_planner_chunks_cache_misses_by_content_for_the_runner_and_embed_pat
     embed_paths and the runner's embedding tasks both plan with it."""
     import inspect
 
-    from skinbench import runner
-    from skinbench.embedding import PATH_CHUNK, cache_misses
+    from skinbench.execution import runner
+    from skinbench.execution.embedding import PATH_CHUNK, cache_misses
 
     digest = {f"img{i}.png": f"d{i % 300}" for i in range(400)}  # 100 files repeat earlier contents
     cache = EmbeddingCache(tmp_path / "cache")

@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from skinbench.api import ConfigError, Part
 from skinbench.calibration import fit_temperature, macro_f1, softmax, tune_binary_threshold
-from skinbench.registry import load_catalogue
+from skinbench.configuration.registry import load_catalogue
 
 
 def make_head(name: str, **params):

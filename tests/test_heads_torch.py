@@ -18,7 +18,7 @@ from skinbench.calibration import (
 )
 from skinbench.sdk import PooledFeatures
 from skinbench.plugins.heads.finetune import minority_sampler, trainable_tail
-from skinbench.registry import load_catalogue
+from skinbench.configuration.registry import load_catalogue
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -7,8 +7,8 @@ import textwrap
 
 import numpy as np
 
-from skinbench.runner import run_suite
-from skinbench.validate import preflight
+from skinbench.execution.runner import run_suite
+from skinbench.data.preflight import preflight
 
 PLUGIN = textwrap.dedent('''
     import numpy as np
@@ -46,7 +46,7 @@ def _load(tmp_path, scale: float):
         module = importlib.import_module("edited_plugin")
     finally:
         sys.path.remove(str(tmp_path))
-    from skinbench.identity import code_digest
+    from skinbench.record.identity import code_digest
     code_digest.cache_clear()
     return module
 
@@ -106,8 +106,8 @@ def test_a_reworded_message_or_docstring_keeps_the_code_fingerprint_and_a_change
     import inspect
     import re
 
-    import skinbench.protocol as protocol
-    from skinbench.identity import code_fingerprint
+    import skinbench.data.protocol as protocol
+    from skinbench.record.identity import code_fingerprint
 
     source = inspect.getsource(protocol)
     reworded = re.sub(r'"""[^"]*?"""', '"""Reworded."""', source)  # every docstring
@@ -124,8 +124,8 @@ def test_message_helpers_are_outside_every_code_digest():
     """The registry imports ``did_you_mean`` (through skinbench.api): its code digest still leaves the wording out."""
     import sys
 
-    from skinbench.identity import _modules_of, _same_package_imports
-    from skinbench.registry import Catalogue
+    from skinbench.record.identity import _modules_of, _same_package_imports
+    from skinbench.configuration.registry import Catalogue
 
-    assert "skinbench.messages" in _same_package_imports(sys.modules["skinbench.registry"])
-    assert "skinbench.messages" not in _modules_of(Catalogue) and "skinbench.registry" in _modules_of(Catalogue)
+    assert "skinbench.configuration.messages" in _same_package_imports(sys.modules["skinbench.configuration.registry"])
+    assert "skinbench.configuration.messages" not in _modules_of(Catalogue) and "skinbench.configuration.registry" in _modules_of(Catalogue)

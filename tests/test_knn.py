@@ -10,8 +10,8 @@ from threadpoolctl import threadpool_limits
 
 from skinbench.api import ConfigError, Part
 from skinbench.calibration import macro_f1
-from skinbench.registry import load_catalogue
-from skinbench.runner import run_suite
+from skinbench.configuration.registry import load_catalogue
+from skinbench.execution.runner import run_suite
 
 
 def make_knn(**params):

@@ -73,7 +73,7 @@ def test_entry_point_plugin_is_listed_and_runs(tmp_path, third_party_site):
 def test_autoload_off_and_blocking(tmp_path, third_party_site):
     off = cli(third_party_site, "plugins", SKINBENCH_DISABLE_PLUGIN_AUTOLOAD="1")
     assert off.returncode == 0 and "mean-colour" not in off.stdout and "handcrafted" in off.stdout
-    from skinbench.registry import load_catalogue
+    from skinbench.configuration.registry import load_catalogue
 
     catalogue = load_catalogue(blocked=["handcrafted", "skinbench.plugins.heads.logreg"], autoload=False)
     assert "handcrafted" not in catalogue.names("backbone")

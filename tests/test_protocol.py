@@ -8,7 +8,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skinbench.protocol import label_aware_patient_split, validation_fold
+from skinbench.data.protocol import label_aware_patient_split, validation_fold
 
 
 @st.composite
@@ -93,7 +93,7 @@ def test_the_all_at_once_fold_search_gives_scikit_learns_folds(seed, n_folds, n_
     import warnings
 
     from sklearn.model_selection import StratifiedGroupKFold
-    from skinbench.protocol import StratifiedGroupKFoldAllAtOnce
+    from skinbench.data.protocol import StratifiedGroupKFoldAllAtOnce
 
     rng = np.random.default_rng(seed)
     groups = np.sort(rng.integers(0, n_patients, size=3 * n_patients))

@@ -21,9 +21,9 @@ from skinbench.leaderboard import leaderboard_stats, read_results
 from skinbench.leaderboard.plots import macro_f1_figure
 from skinbench.leaderboard.site import publish
 from skinbench.leaderboard.site.names import class_names, packaged_prompts, without_local_paths
-from skinbench.runner import run_suite
-from skinbench.store import DUMMY_HEADS
-from skinbench.suite import load_suite
+from skinbench.execution.runner import run_suite
+from skinbench.record.store import DUMMY_HEADS
+from skinbench.configuration.suite import load_suite
 
 pytest_plugins = ["site_fixtures"]  # the published_run fixture
 pytestmark = pytest.mark.slow  # one tiny run and its publish, shared by the session: about 25 s on 2 cores

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from plugins_for_tests import CountingBackbone, TestPlugins
-from skinbench.runner import run_suite
-from skinbench.store import METRICS, ResultsStore
+from skinbench.execution.runner import run_suite
+from skinbench.record.store import METRICS, ResultsStore
 
 N_TASKS, N_DUMMIES = 5, 3
 

@@ -10,7 +10,7 @@ from PIL import Image
 from skinbench.testing import build_tiny_sd
 
 from skinbench.leaderboard.strip import synthetic_strip
-from skinbench.runner import run_suite
+from skinbench.execution.runner import run_suite
 
 
 @pytest.fixture()

@@ -10,7 +10,7 @@ import huggingface_hub.constants
 import pytest
 
 from skinbench.api import ConfigError
-from skinbench.identity import augmentation_key
+from skinbench.record.identity import augmentation_key
 from skinbench.plugins.augmenters.classical import ClassicalAugmenter
 from skinbench.plugins.augmenters.sd_img2img import StableDiffusionImg2Img
 from skinbench.plugins.augmenters.sd_inpaint import StableDiffusionInpaint

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from skinbench.registry import load_catalogue
-from skinbench.validate import instantiate
-from skinbench.suite import demo_suite_path, load_suite
+from skinbench.configuration.registry import load_catalogue
+from skinbench.data.preflight import instantiate
+from skinbench.configuration.suite import demo_suite_path, load_suite
 
 SUITES = sorted(demo_suite_path().parent.glob("*.yaml"))
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from skinbench.datasets.demo import DemoDataset
-from skinbench.validate import preflight
+from skinbench.data.preflight import preflight
 
 BASE = {"backbones": ["handcrafted"], "heads": ["logreg"], "protocol": {"seeds": 1}}
 
@@ -81,7 +81,7 @@ def test_identical_images_under_two_patients_join_one_group_with_a_warning(cosme
 
 
 def test_repeats_draw_distinct_patient_disjoint_splits(tmp_path, suite_factory):
-    from skinbench.runner import run_suite
+    from skinbench.execution.runner import run_suite
 
     suite = suite_factory(protocol={"seeds": [0, 1], "repeats": 3, "dummy_draws": 50})
     checked = preflight(suite)

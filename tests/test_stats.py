@@ -19,7 +19,7 @@ from skinbench.leaderboard.stats import (
     leaderboard_metrics,
     minimum_detectable_delta,
 )
-from skinbench.runner import run_suite
+from skinbench.execution.runner import run_suite
 
 A, B = ("handcrafted", "none", "logreg"), ("timm(model=resnet18)", "none", "logreg")
 

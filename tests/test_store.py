@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from skinbench.leaderboard import read_results
-from skinbench.runner import run_suite
-from skinbench.store import METRICS, ResultsStore, merge_rows
+from skinbench.execution.runner import run_suite
+from skinbench.record.store import METRICS, ResultsStore, merge_rows
 
 
 def _comparable(df: pd.DataFrame) -> pd.DataFrame:

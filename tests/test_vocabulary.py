@@ -7,7 +7,7 @@ import re
 
 from skinbench.leaderboard import build_report, read_results, render_report
 from skinbench.leaderboard.site import publish
-from skinbench.runner import run_suite
+from skinbench.execution.runner import run_suite
 from skinbench.vocabulary import (
     DUMMY_HEADS,
     LOWER_IS_BETTER,

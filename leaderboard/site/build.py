@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 from skinbench.api import SkinbenchError
 from skinbench.atomic import utf8_problem
-from skinbench.protocol import Protocol
+from skinbench.data.protocol import Protocol
 
 from .. import figures
 from ..stats import MIN_SUBGROUP_N, N_BOOT

@@ -9,7 +9,7 @@ import pandas as pd
 import yaml
 from skinbench.api import SkinbenchError
 from skinbench.hashing import file_digest
-from skinbench.store import ResultsStore
+from skinbench.record.store import ResultsStore
 
 from ..tables import read_results
 from .names import suite_display_names, without_local_paths

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 from skinbench.api import DataError, SkinbenchError
-from skinbench.store import ResultsStore
+from skinbench.record.store import ResultsStore
 from skinbench.vocabulary import (
     DUMMY_HEADS,
 )

@@ -1,7 +1,7 @@
 """What a Stable Diffusion image is (its job, seed and model identity) and where it is cached.
 
 Every image has a seed derived from (run seed, source content, repeat index) and a cache key
-derived from the augmenter's identity (:func:`skinbench.identity.augmentation_key`), so a rerun
+derived from the augmenter's identity (:func:`skinbench.record.identity.augmentation_key`), so a rerun
 calls no pipeline and a fully cached rerun does not even load the model. An entry is a PNG and
 a JSON sidecar (settings, trimmed prompts, quality metrics), written on background threads while
 the next batch generates; the sidecar is written last, so an entry with both files is complete.

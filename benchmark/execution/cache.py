@@ -1,6 +1,6 @@
 """Content-addressed embedding cache.
 
-An entry is found by the backbone's key (:func:`skinbench.identity.embedding_key`: its whole
+An entry is found by the backbone's key (:func:`skinbench.record.identity.embedding_key`: its whole
 resolved identity, so other weights, code, preprocessing or precision never share entries) and
 the sha256 of the image file's bytes. Entries are ``.npy`` files (no pickling), written atomically.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write, atomic_write_json
+from skinbench.atomic import atomic_write, atomic_write_json
 
 
 def default_cache_dir() -> Path:

@@ -9,13 +9,13 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from .registry import Catalogue
-from .suite import Suite
-from .vocabulary import KINDS
+from skinbench.configuration.registry import Catalogue
+from skinbench.configuration.suite import Suite
+from skinbench.vocabulary import KINDS
 
 
 def suite_schema(catalogue: Catalogue) -> dict[str, Any]:
-    """A schema of :class:`~skinbench.suite.Suite` whose plugin entries are checked per plugin name."""
+    """A schema of :class:`~skinbench.configuration.suite.Suite` whose plugin entries are checked per plugin name."""
     fields = {key: (list[_entry_type(catalogue, kind)], Field(default=..., min_length=1)) for key, kind in KINDS.items()}
     fields["augmenters"] = (fields["augmenters"][0], Field(default=None, min_length=1))
     model = create_model("SkinbenchSuite", __base__=Suite, **fields)

@@ -13,10 +13,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .api import ConfigError, validation_lines
-from .protocol import Protocol
+from skinbench.api import ConfigError, validation_lines
+from skinbench.data.protocol import Protocol
 
-from .vocabulary import KINDS  # noqa: E402,F401 - the suite's plugin keys
+from skinbench.vocabulary import KINDS  # noqa: E402,F401 - the suite's plugin keys
 
 
 class Entry(BaseModel):

@@ -22,7 +22,7 @@ from pydantic import (
 )
 from sklearn.model_selection import StratifiedGroupKFold
 
-from .api import ConfigError
+from skinbench.api import ConfigError
 
 SEED_EFFECTS = {
     "changes": ["head initialisation", "validation fold", "augmentation sampling"],

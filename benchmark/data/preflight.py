@@ -20,7 +20,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .api import (
+from skinbench.api import (
     SAMPLE_COLUMNS,
     ConfigError,
     DataError,
@@ -30,11 +30,11 @@ from .api import (
     Task,
     did_you_mean,
 )
-from .groups import identical_image_groups
-from .atomic import utf8_problem
-from .hashing import config_hash, file_digest
-from .images import image_problem
-from .protocol import (
+from skinbench.data.groups import identical_image_groups
+from skinbench.atomic import utf8_problem
+from skinbench.hashing import config_hash, file_digest
+from skinbench.images import image_problem
+from skinbench.data.protocol import (
     Protocol,
     TestPart,
     label_aware_patient_split,
@@ -42,9 +42,9 @@ from .protocol import (
     split_from_column,
     split_from_file,
 )
-from .registry import Catalogue, load_catalogue
-from .suite import Entry, Suite, load_suite
-from .vocabulary import KINDS, MIN_TEST_IMAGES
+from skinbench.configuration.registry import Catalogue, load_catalogue
+from skinbench.configuration.suite import Entry, Suite, load_suite
+from skinbench.vocabulary import KINDS, MIN_TEST_IMAGES
 
 MISSING_VALUES = frozenset({"", "nan", "none", "null", "na", "n/a"})
 """Label or patient values that mean "not filled in" (compared case-insensitively)."""
@@ -120,7 +120,7 @@ class Preflight:
 def preflight(suite: Suite | dict | str | Path | None, out_dir: str | Path | None = None,
               cache_dir: str | Path | None = None, extra_plugins: Iterable[Any] = ()) -> Preflight:
     """Check and resolve everything; raise one :class:`ConfigError` or :class:`DataError` listing every problem."""
-    from .cache import default_cache_dir
+    from skinbench.execution.cache import default_cache_dir
 
     suite = load_suite(suite)
     catalogue = load_catalogue(suite.block, suite.autoload, extra_plugins)

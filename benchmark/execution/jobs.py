@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from .api import Augmenter, Backbone, Head, Part, PluginError, SkinbenchError, Task
-from .embedding import embed_chunk
-from .metrics import score
+from skinbench.api import Augmenter, Backbone, Head, Part, PluginError, SkinbenchError, Task
+from skinbench.execution.embedding import embed_chunk
+from skinbench.metrics import score
 
 SCRATCH = Path(tempfile.gettempdir()) / "skinbench-worker"
 """Where a worker without the driver's cache keeps generated and received images."""
@@ -79,7 +79,7 @@ def augment_task(augmenter: Augmenter, fit: pd.DataFrame, task: Task, seed: int,
 def embed_task(backbone: Backbone, paths: list[str], blobs: dict[str, bytes] | None = None) -> np.ndarray:
     """Embeddings of ``paths`` (rows aligned); ``blobs`` holds the bytes of images the worker cannot read."""
     def run() -> np.ndarray:
-        from .devices import cpu_threads, machine_cores
+        from skinbench.devices import cpu_threads, machine_cores
 
         local = materialize(paths, blobs)
         # A CPU convolution's sums depend on the thread count (EfficientNet-Lite0 embeddings moved by up to

@@ -1,7 +1,7 @@
 """Messages about what a user gave: readable pydantic errors, key paths and "did you mean".
 
 Kept apart from the plugin contract (:mod:`skinbench.api`) and out of every code digest
-(:mod:`skinbench.identity`): rewording a message must not throw a user's caches away.
+(:mod:`skinbench.record.identity`): rewording a message must not throw a user's caches away.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The grid runner: dataset, split, augment (train only), embed, fit head, score, store.
 
 Every (task × split × outer fold × seed × augmenter × backbone × head) is one row of the results store.
-The preflight (:mod:`skinbench.validate`) checks and resolves everything first; the runner
+The preflight (:mod:`skinbench.data.preflight`) checks and resolves everything first; the runner
 then walks the grid as tasks (augment a training part, embed a chunk of images, fit one head)
 on an executor — this process by default, or a Dask cluster — while this process, the
 driver, owns the results store and the caches. Finished rows are skipped on a rerun; a
@@ -18,9 +18,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 from filelock import FileLock, Timeout
-from tqdm.auto import tqdm
 
-from .api import (
+from skinbench.api import (
     Augmenter,
     Backbone,
     ConfigError,
@@ -29,22 +28,23 @@ from .api import (
     SkinbenchError,
     Task,
 )
-from .atomic import atomic_write
-from .baselines import DUMMIES, dummy_scores
-from .cache import EmbeddingCache
-from .embedding import cache_misses
-from .executors import make_executor
-from .hashing import file_digest
-from .identity import cell_id, embedding_key
-from .protocol import leakage_problems, validation_fold
-from .rundir import write_run_header
-from .store import ResultsStore, prediction_frame
-from .suite import Executor as ExecutorConfig
-from .suite import Suite
-from .tasks import AugmentResult, TaskFailure, augment_task, embed_task, head_task
-from .validate import LoadedDataset, Preflight, preflight
+from skinbench.atomic import atomic_write
+from skinbench.baselines import DUMMIES, dummy_scores
+from skinbench.execution.cache import EmbeddingCache
+from skinbench.execution.embedding import cache_misses
+from skinbench.execution.executors import make_executor
+from skinbench.hashing import file_digest
+from skinbench.record.identity import cell_id, embedding_key
+from skinbench.data.protocol import leakage_problems, validation_fold
+from skinbench.record.rundir import write_run_header
+from skinbench.record.store import ResultsStore, prediction_frame
+from skinbench.configuration.suite import Executor as ExecutorConfig
+from skinbench.configuration.suite import Suite
+from skinbench.execution.progress import Progress
+from skinbench.execution.jobs import AugmentResult, TaskFailure, augment_task, embed_task, head_task
+from skinbench.data.preflight import LoadedDataset, Preflight, preflight
 
-logger = logging.getLogger("skinbench.runner")
+logger = logging.getLogger("skinbench.execution.runner")
 
 
 def run_suite(suite: Suite | dict | str | Path | None, out_dir: str | Path, cache_dir: str | Path | None = None,
@@ -52,7 +52,7 @@ def run_suite(suite: Suite | dict | str | Path | None, out_dir: str | Path, cach
               cells: Iterable[str] | None = None) -> pd.DataFrame:
     """Run every pending cell of ``suite`` into ``out_dir`` and return all stored result rows.
 
-    Everything that can be checked before computing is checked first (:func:`skinbench.validate.preflight`);
+    Everything that can be checked before computing is checked first (:func:`skinbench.data.preflight.preflight`);
     nothing in ``out_dir`` is touched until it passes. ``cells`` restricts the run to those cell ids."""
     return run_checked(preflight(suite, out_dir, cache_dir, extra_plugins), progress, executor, cells)
 
@@ -431,38 +431,6 @@ class Grid:
         self.done.add((row["cell_id"], row["seed"], row["split"], row["fold"]))
         self.bar.set_postfix_str(f"{row['task']}/{row['backbone_label']}/{row['augmenter_label']}/{row['head_label']}")
         self.bar.update(1)
-
-
-class Progress:
-    """One bar per stage, so a long stage never looks frozen: images embedded (with a rate), training parts
-    augmented (with the synthetic images made), cells fitted and scored. Quiet when ``enabled`` is false."""
-
-    def __init__(self, enabled: bool, cells: int, augmenting: int):
-        def bar(position: int, desc: str, unit: str, total: int | None) -> tqdm:
-            return tqdm(total=total, desc=desc, unit=unit, position=position, leave=True, disable=not enabled,
-                        dynamic_ncols=True)
-
-        self.embedding = bar(0, "embed images", "img", 0)
-        self.augmenting = bar(1, "augment parts", "part", augmenting)
-        self.cells = bar(2, "fit+score cells", "cell", cells)
-        self.synthetic = 0
-
-    def to_embed(self, images: int) -> None:
-        if images:
-            self.embedding.total += images
-            self.embedding.refresh()
-
-    def embedded(self, images: int) -> None:
-        self.embedding.update(images)
-
-    def augmented(self, images: int) -> None:
-        self.synthetic += images
-        self.augmenting.set_postfix_str(f"{self.synthetic} synthetic images", refresh=False)
-        self.augmenting.update(1)
-
-    def close(self) -> None:
-        for bar in (self.embedding, self.augmenting, self.cells):
-            bar.close()
 
 
 def _digest(plugin: Any) -> str:

@@ -27,9 +27,9 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .api import SUBGROUP_COLUMNS, SkinbenchError, Task
-from .atomic import atomic_write, atomic_write_json, readable_mode
-from .vocabulary import DUMMY_HEADS, METRICS  # noqa: F401 - re-exported: readers of the store use them
+from skinbench.api import SUBGROUP_COLUMNS, SkinbenchError, Task
+from skinbench.atomic import atomic_write, atomic_write_json, readable_mode
+from skinbench.vocabulary import DUMMY_HEADS, METRICS  # noqa: F401 - re-exported: readers of the store use them
 
 SCHEMA_VERSION = 2
 """1: the old ``results.csv`` as store (imported on first use); 2: checksummed JSONL records."""
@@ -48,7 +48,7 @@ ROW_KEY = ("cell_id", "seed", "split", "fold")
 before the cv scheme, which lack it)."""
 REQUIRED_KEYS = ("cell_id", "seed", "split")
 
-logger = logging.getLogger("skinbench.store")
+logger = logging.getLogger("skinbench.record.store")
 
 
 class ResultsStore:

@@ -16,8 +16,8 @@ from typing import Any, Iterable
 
 import pluggy
 
-from . import hookspecs
-from .api import PLUGIN_KINDS, ConfigError, Plugin, did_you_mean
+from skinbench import hookspecs
+from skinbench.api import PLUGIN_KINDS, ConfigError, Plugin, did_you_mean
 
 BUILTIN_PACKAGES = (
     "skinbench.plugins.backbones",

@@ -21,13 +21,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from .hashing import config_hash
+from skinbench.hashing import config_hash
 
-CONTRACT_MODULES = frozenset({"skinbench.hookspecs", "skinbench.messages"})
+CONTRACT_MODULES = frozenset({"skinbench.hookspecs", "skinbench.configuration.messages"})
 """Modules that only declare hooks or word messages: editing them must not invalidate every cache."""
 
-CORE_MODULES = ("skinbench.metrics", "skinbench.baselines", "skinbench.protocol", "skinbench.api",
-                "skinbench.embedding", "skinbench.groups")
+CORE_MODULES = ("skinbench.metrics", "skinbench.baselines", "skinbench.data.protocol", "skinbench.api",
+                "skinbench.execution.embedding", "skinbench.data.groups")
 """Core code that computes scores, dummies, splits and the data path of every cell: in every cell id."""
 
 

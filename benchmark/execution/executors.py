@@ -12,10 +12,10 @@ import warnings
 from collections import deque
 from typing import Any, Callable, Iterator
 
-from .api import ConfigError
-from .suite import Executor as ExecutorConfig
+from skinbench.api import ConfigError
+from skinbench.configuration.suite import Executor as ExecutorConfig
 
-logger = logging.getLogger("skinbench.executors")
+logger = logging.getLogger("skinbench.execution.executors")
 
 
 class LocalFuture:

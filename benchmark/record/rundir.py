@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import yaml
 
-from .atomic import atomic_write_text
-from .hashing import config_hash
-from .receipt import receipt
-from .store import ResultsStore
-from .suite import resolved
-from .validate import LoadedDataset, Preflight, class_counts, left_out_warnings
+from skinbench.atomic import atomic_write_text
+from skinbench.hashing import config_hash
+from skinbench.record.receipt import receipt
+from skinbench.record.store import ResultsStore
+from skinbench.configuration.suite import resolved
+from skinbench.data.preflight import LoadedDataset, Preflight, class_counts, left_out_warnings
 
 
 def write_run_header(store: ResultsStore, checked: Preflight) -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .hashing import file_digest
+from skinbench.hashing import file_digest
 
 
 def linked_groups(groups: pd.Series, *links: pd.Series) -> pd.Series:

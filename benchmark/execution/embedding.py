@@ -10,11 +10,11 @@ from typing import Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from .api import Backbone, PluginError
-from .cache import EmbeddingCache
-from .hashing import file_digest
-from .identity import embedding_key
-from .images import load_rgb
+from skinbench.api import Backbone, PluginError
+from skinbench.execution.cache import EmbeddingCache
+from skinbench.hashing import file_digest
+from skinbench.record.identity import embedding_key
+from skinbench.images import load_rgb
 
 PATH_CHUNK = 256
 """Images per embedding task: enough to keep a GPU's batches and a backbone's DataLoader workers full,
