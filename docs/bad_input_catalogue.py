@@ -97,10 +97,14 @@ def cases(root: Path):
     split = generic_suite(generic_data(root / "split", edit=lambda f, _: f.assign(
         split=["test" if i in (0, 3) else "train" for i in range(len(f))])))
     yield "patient on both sides of a given split", {**split, "protocol": {**TINY["protocol"], "split_column": "split"}}, []
+    yield "`scheme: kfold`", {**TINY, "protocol": {"scheme": "kfold"}}, []
+    yield "`scheme: cv` with more folds than patients", {**TINY, "protocol": {"scheme": "cv", "folds": 20}}, []
+    yield "`scheme: cv` with holdout `repeats`", {**TINY, "protocol": {"scheme": "cv", "repeats": 3}}, []
     yield "suite not UTF-8", "name: caf\xe9\n".encode("latin-1"), []
     (root / "a_file").write_text("x")
     yield "`--out` is a file", TINY, ["--out", str(root / "a_file")]
     yield "`--out` below a file", TINY, ["--out", str(root / "a_file" / "run")]
+    yield "`--out` name not UTF-8", TINY, ["--out", os.fsdecode(os.fsencode(str(root)) + b"/run\xff")]
 
 
 def torn_store_case(root: Path) -> tuple[str, dict, list]:
