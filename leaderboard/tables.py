@@ -26,7 +26,7 @@ from skinbench.vocabulary import (
     format_p,
 )
 
-from .stats import ALPHA, N_BOOT, LeaderboardStats, leaderboard_stats
+from .stats import ALPHA, N_BOOT, LeaderboardStats, cv_variance_inflation, leaderboard_stats
 
 MOST_FREQUENT, UNIFORM = "dummy:most_frequent", "dummy:uniform"
 DUMMY_NAMES = {MOST_FREQUENT: "most-frequent", UNIFORM: "uniform", STRATIFIED: "stratified"}
@@ -104,7 +104,7 @@ def _ordered(values: pd.Series, first: str | None = None) -> list:
 
 
 def interval_note(stats: LeaderboardStats) -> str:
-    folds = int(stats.tasks["n_folds"].max()) if "n_folds" in stats.tasks and len(stats.tasks) else 1
+    folds = int(stats.tasks["n_folds"].max()) if len(stats.tasks) else 1
     if folds > 1:
         return cv_interval_text(stats.n_boot, folds, int(stats.tasks["n_splits"].max()))
     return interval_text(stats.n_boot, splits=bool((stats.tasks["n_splits"] > 1).any()))
@@ -120,7 +120,7 @@ def interval_text(n_boot: int, splits: bool = False) -> str:
 def cv_interval_text(n_boot: int, folds: int, repeats: int) -> str:
     """The brackets under patient-grouped cross-validation (see ``TaskPredictions.variance_inflation``)."""
     again = f" and each of the {repeats} repeats" if repeats > 1 else ""
-    c = 1 + folds / (folds - 1)
+    c = cv_variance_inflation(folds)
     return (f"Brackets: 95% interval from a bootstrap over all patients' out-of-fold predictions of {folds}-fold "
             f"patient-grouped cross-validation ({n_boot} resamples; each scores every seed{again} and averages "
             f"them), estimate ± t(n−1) × SE × √(n/(n−1) × {c:.2f}) for n patients; {c:.2f} = 1 + K/(K−1) is "
@@ -287,7 +287,7 @@ HOLDOUT_PROJECTION = ("; '(Holm, 20% holdout)': the same for a holdout test part
 
 def cv_columns(task, digits: int) -> dict[str, object]:
     """Under cv: the outer folds, and the projected holdout bar beside the cv one."""
-    if getattr(task, "n_folds", 1) <= 1:
+    if task.n_folds <= 1:
         return {}
     return {"folds": task.n_folds, "detectable Δ (Holm, 20% holdout)": format_number(task.mde_delta_holm_holdout, digits)}
 

@@ -94,7 +94,7 @@ class Protocol(BaseModel):
 
     def as_dict(self) -> dict[str, Any]:
         """The protocol as recorded in ``suite.yaml`` and the split files: the active scheme's fields."""
-        return {**self.model_dump(exclude=set(HOLDOUT_ONLY if self.cv else CV_ONLY)), "seed_effects": SEED_EFFECTS}
+        return {**self.model_dump(exclude=set(self._other_scheme())), "seed_effects": SEED_EFFECTS}
 
     def scheme_record(self) -> dict[str, Any]:
         """The scheme, K and R, as the receipt records them."""
@@ -106,10 +106,12 @@ class Protocol(BaseModel):
 
         Only the active scheme's fields count: a holdout cell's identity is what it was before the
         cv scheme existed, and a cv cell never shares an id with a holdout cell."""
-        return self.model_dump(exclude={"seeds", "repeats", "cv_repeats", *self._unused()})
+        holdout_as_before = () if self.cv else ("scheme",)
+        return self.model_dump(exclude={"seeds", "repeats", "cv_repeats", *self._other_scheme(), *holdout_as_before})
 
-    def _unused(self) -> tuple[str, ...]:
-        return HOLDOUT_ONLY if self.cv else (*CV_ONLY, "scheme")
+    def _other_scheme(self) -> tuple[str, ...]:
+        """The fields that only the scheme not in use reads."""
+        return HOLDOUT_ONLY if self.cv else CV_ONLY
 
     def split_keys(self) -> list[int]:
         """The split index of every evaluation: one split unless ``repeats`` or ``resample_split`` draw more
@@ -198,10 +200,15 @@ def patient_folds(bins: pd.DataFrame, n_folds: int, seed: int) -> list[list[str]
     n_patients = len(np.unique(groups))
     if n_patients < n_folds:
         raise ConfigError(f"{n_patients} patient(s) cannot fill {n_folds} folds; lower protocol.folds")
+    return [sorted(set(groups[test])) for test in _grouped_test_folds(strata, groups, n_folds, seed)]
+
+
+def _grouped_test_folds(y: np.ndarray, groups: np.ndarray, n_folds: int, seed: int):
+    """Test indices of each fold of a seeded StratifiedGroupKFold (scikit-learn's rule, scored all at once)."""
     splitter = StratifiedGroupKFoldAllAtOnce(n_splits=n_folds, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "least populated class" is expected on rare bins
-        return [sorted(set(groups[test])) for _, test in splitter.split(np.zeros(len(groups)), strata, groups)]
+        warnings.simplefilter("ignore", UserWarning)  # "least populated class" is expected on rare bins and tiny data
+        return [test for _, test in splitter.split(np.zeros(len(y)), y, groups)]
 
 
 class StratifiedGroupKFoldAllAtOnce(StratifiedGroupKFold):
@@ -233,10 +240,7 @@ def validation_fold(y: np.ndarray, groups: np.ndarray, n_folds: int, seed: int) 
     k = min(n_folds, n_groups)
     if k < 2:
         raise ConfigError(f"the training part has {n_groups} patient(s); at least 2 are needed for validation")
-    splitter = StratifiedGroupKFoldAllAtOnce(n_splits=k, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "least populated class" is expected on tiny data
-        _, val_idx = next(iter(splitter.split(np.zeros(len(y)), y, groups)))
+    val_idx = _grouped_test_folds(y, groups, k, seed)[0]
     val = np.zeros(len(y), dtype=bool)
     val[val_idx] = True
     return ~val, val

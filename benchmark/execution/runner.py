@@ -185,7 +185,6 @@ class Grid:
         groups, dummies = self.plan()
         total = len(dummies) + sum(len(h) for g in groups for h in g.heads.values())
         self.bars = Progress(self.progress, total, augmenting=len(groups))
-        self.bar = self.bars.cells
         self.executor = executor
         self.shared = {id(p): executor.share(p) for p in (*self.backbones, *self.augmenters, *self.heads)}
         self.tags: dict[Any, tuple] = {}
@@ -429,8 +428,8 @@ class Grid:
             raise SkinbenchError(f"cannot write results into {self.store.dir} ({exc.strerror or exc}); "
                                  "free space or fix permissions, then rerun the same command to resume") from None
         self.done.add((row["cell_id"], row["seed"], row["split"], row["fold"]))
-        self.bar.set_postfix_str(f"{row['task']}/{row['backbone_label']}/{row['augmenter_label']}/{row['head_label']}")
-        self.bar.update(1)
+        self.bars.cells.set_postfix_str(f"{row['task']}/{row['backbone_label']}/{row['augmenter_label']}/{row['head_label']}")
+        self.bars.cells.update(1)
 
 
 def _digest(plugin: Any) -> str:

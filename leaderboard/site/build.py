@@ -22,7 +22,7 @@ from skinbench.atomic import utf8_problem
 from skinbench.data.protocol import Protocol
 
 from .. import figures
-from ..stats import MIN_SUBGROUP_N, N_BOOT
+from ..stats import MIN_SUBGROUP_N, N_BOOT, cv_variance_inflation
 from ..strip import synthetic_strip
 from .content import (
     Configuration,
@@ -317,7 +317,7 @@ def _cv_caption(page: TaskPage) -> str:
     if not folds or folds <= 1:
         return ""
     return (f" Under {folds}-fold cross-validation the resamples draw from all patients' out-of-fold predictions "
-            f"and the standard error is widened by √{1 + folds / (folds - 1):.2f} (Nadeau and Bengio's correction for "
+            f"and the standard error is widened by √{cv_variance_inflation(folds):.2f} (Nadeau and Bengio's correction for "
             "the folds' shared training patients).")
 
 

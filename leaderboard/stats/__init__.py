@@ -43,7 +43,15 @@ per-subgroup ones. Everything public is importable from ``skinbench.leaderboard.
 """
 from __future__ import annotations
 
-from .predictions import PREDICTION_COLUMNS, StoredPrediction, TaskPredictions, load_predictions, one_scheme, predictions_file
+from .predictions import (
+    PREDICTION_COLUMNS,
+    StoredPrediction,
+    TaskPredictions,
+    cv_variance_inflation,
+    load_predictions,
+    one_scheme,
+    predictions_file,
+)
 from .inference import ALPHA, POWER, Estimate, directional_holm, estimate, holm, minimum_detectable_delta
 from .bootstrap import DUMMY_BUDGET, DUMMY_DRAWS, DUMMY_POINT_DRAWS, METRIC_RANGE, N_BOOT, CellDraws, MetricFn, ResamplePlan, bootstrap_task, leaderboard_metrics, macro_f1_over_classes, task_plan
 from .frames import CELL_KEYS, LeaderboardStats, aggregate, augmentation_effects, configuration_stats, leaderboard_stats, task_summary, variance_components
@@ -68,6 +76,7 @@ __all__ = [
     "StoredPrediction",
     "TaskPredictions",
     "aggregate",
+    "cv_variance_inflation",
     "augmentation_effects",
     "bootstrap_task",
     "configuration_stats",

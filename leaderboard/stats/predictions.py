@@ -75,7 +75,13 @@ class TaskPredictions:
         200 patients, three populations). Their 1/R for R repeated cross-validations is not used:
         repeats redraw folds of the *same* patients, and with it three repeats covered only 91–97%.
         """
-        return 1 + self.folds / (self.folds - 1) if self.cv else 1.0
+        return cv_variance_inflation(self.folds)
+
+
+def cv_variance_inflation(folds: int) -> float:
+    """Nadeau & Bengio's factor 1 + K/(K − 1) on the patient bootstrap's variance under K-fold cv; 1 under holdout
+    (``folds`` 1). Why it, and not their 1/R for repeats: :meth:`TaskPredictions.variance_inflation`."""
+    return 1 + folds / (folds - 1) if folds > 1 else 1.0
 
 
 def predictions_file(run_dir: str | Path, cell_id: str, seed: int, split: int = 0, fold: int = 0) -> Path:
@@ -164,18 +170,17 @@ def _join_folds(frames: list[dict[str, list]], paths: list[Path]) -> tuple[dict[
             if group in seen:
                 raise DataError(f"{path}: patient '{group}' is also in the test part of {seen[group]}; the outer "
                                 "folds of one run must be patient-disjoint (the run directories mix fold assignments)")
-            seen[str(group)] = path
+            seen[group] = path
     joined = {name: [v for frame in frames for v in frame.get(name, [None] * len(frame["group"]))] for name in frames[0]}
     return joined, np.repeat(np.arange(len(frames)), [len(f["group"]) for f in frames])
 
 
 def _stored_prediction(frame: dict[str, list], classes: list[str], patients: pd.Index, dummy: bool,
-                       path: Path, part: np.ndarray | None = None, folds: tuple[int, ...] = (0,)) -> StoredPrediction:
+                       path: Path, part: np.ndarray, folds: tuple[int, ...]) -> StoredPrediction:
     y = _codes(frame["y_true"], classes)
     patient = patients.get_indexer(np.array(frame["group"], str))
     if (y < 0).any() or (patient < 0).any():
         raise DataError(f"{path}: a true label outside {classes} or a patient outside this split's test part")
-    part = np.zeros(len(y), int) if part is None else part
     columns = {name: np.array(values, str) for name, values in frame.items()
                if name not in PREDICTION_COLUMNS and not name.startswith("proba_")}
     if dummy:
