@@ -20,7 +20,8 @@ from tabulate import LATEX_ESCAPE_RULES, tabulate
 
 from .plots import PLOT_CAPTION, has_model_cells, plot_results, run_display_names
 from .stats import N_BOOT
-from .tables import Report, Section, build_report, read_results
+from .layout import Report, Section
+from .tables import build_report, read_results
 
 FORMATS = ("markdown", "latex", "html", "csv")
 STRIP_PNG = "synthetic_strip.png"

@@ -16,15 +16,10 @@ from matplotlib.figure import Figure
 from skinbench.api import SkinbenchError
 
 from .stats import MIN_SUBGROUP_N, N_BOOT
-from .tables import (
-    MISSING,
-    Report,
-    Section,
-    Table,
-    format_interval,
-    format_number,
-    interval_text,
-)
+from skinbench.vocabulary import MISSING, format_interval, format_number
+
+from .layout import Report, Section, Table
+from .tables import interval_text
 
 CONFIG_COLUMNS = ("task", "backbone_label", "augmenter_label", "head_label")
 

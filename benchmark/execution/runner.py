@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -35,12 +34,13 @@ from skinbench.execution.embedding import cache_misses
 from skinbench.execution.executors import make_executor
 from skinbench.hashing import file_digest
 from skinbench.record.identity import cell_id, embedding_key
-from skinbench.data.protocol import leakage_problems, validation_fold
+from skinbench.data.protocol import leakage_problems
 from skinbench.record.rundir import write_run_header
 from skinbench.record.store import ResultsStore, prediction_frame
 from skinbench.configuration.suite import Executor as ExecutorConfig
 from skinbench.configuration.suite import Suite
 from skinbench.execution.progress import Progress
+from skinbench.execution.folds import Fold, Group, describe, make_fold, plugin_digest
 from skinbench.execution.jobs import AugmentResult, TaskFailure, augment_task, embed_task, head_task
 from skinbench.data.preflight import LoadedDataset, Preflight, preflight
 
@@ -84,41 +84,6 @@ def run_checked(checked: Preflight, progress: bool = False, executor: ExecutorCo
     return store.read()
 
 
-@dataclass
-class Fold:
-    """One (dataset, task, split, outer fold, seed): the fit, validation and test parts every cell of it shares.
-
-    Under holdout ``outer`` is 0; under cv the test part is outer fold ``outer`` of repeat ``split``, and
-    the validation fold, the augmentation sources and every fitted statistic come from the other folds."""
-
-    ds: LoadedDataset
-    task: Task
-    split: int
-    outer: int
-    seed: int
-    fit: pd.DataFrame
-    val: pd.DataFrame
-    test: pd.DataFrame
-    train: pd.DataFrame  # fit + val: the dummies' prior
-
-    @property
-    def key(self) -> tuple:
-        return (self.ds.label, self.task.name, self.split, self.outer, self.seed)
-
-
-@dataclass
-class Group:
-    """The cells of one fold and augmenter: they share one augmentation and, per backbone, one set of parts."""
-
-    fold: Fold
-    augmenter: int
-    heads: dict[int, list[int]]  # backbone index -> head indices still to run
-    synthetic: pd.DataFrame | None = None
-    files: dict[str, bytes] | None = None
-    error: str | None = None
-    waiting: dict[int, int] = field(default_factory=dict)  # backbone index -> embedding tasks outstanding
-
-
 class Grid:
     """The driver: plans pending cells, submits tasks, stores what comes back."""
 
@@ -152,13 +117,7 @@ class Grid:
                     yield ds, task, split, outer, seed
 
     def make_fold(self, ds: LoadedDataset, task: Task, split: int, outer: int, seed: int) -> Fold:
-        samples = task.samples.reset_index(drop=True).assign(group=lambda d: d["group"].astype(str))
-        is_test = samples["group"].isin(ds.splits[(split, outer)]).to_numpy()
-        train, test = samples[~is_test].reset_index(drop=True), samples[is_test].reset_index(drop=True)
-        fit_mask, val_mask = validation_fold(task.encode(train["label"]), train["group"].to_numpy(),
-                                             self.protocol.val_folds, seed)
-        return Fold(ds, task, split, outer, seed, train[fit_mask].reset_index(drop=True),
-                    train[val_mask].reset_index(drop=True), test, train)
+        return make_fold(ds, task, split, outer, seed, self.protocol.val_folds)
 
     def plan(self) -> tuple[list[Group], list[tuple[Fold, str]]]:
         """Groups of pending model cells, and pending dummy cells, fold by fold."""
@@ -402,7 +361,7 @@ class Grid:
                "n_classes": task.n_classes,
                "ordinal": task.ordinal,
                "n_test": len(fold.test), "data_fingerprint": ds.fingerprint,
-               "config": {"dataset": ds.plugin.config, **{kind: _digest(p) for kind, p in
+               "config": {"dataset": ds.plugin.config, **{kind: plugin_digest(p) for kind, p in
                           (("backbone", backbone), ("augmenter", augmenter), ("head", head))}}}
         for kind, plugin in (("backbone", backbone), ("augmenter", augmenter), ("head", head)):
             row[kind] = plugin if isinstance(plugin, str) else plugin.name
@@ -430,13 +389,3 @@ class Grid:
         self.done.add((row["cell_id"], row["seed"], row["split"], row["fold"]))
         self.bars.cells.set_postfix_str(f"{row['task']}/{row['backbone_label']}/{row['augmenter_label']}/{row['head_label']}")
         self.bars.cells.update(1)
-
-
-def _digest(plugin: Any) -> str:
-    return plugin if isinstance(plugin, str) else plugin.identity.digest
-
-
-def describe(exc: BaseException) -> str:
-    if isinstance(exc, SkinbenchError):
-        return str(exc)
-    return f"{exc.__class__.__name__}: {exc}"

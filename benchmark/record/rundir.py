@@ -8,7 +8,8 @@ from skinbench.hashing import config_hash
 from skinbench.record.receipt import receipt
 from skinbench.record.store import ResultsStore
 from skinbench.configuration.suite import resolved
-from skinbench.data.preflight import LoadedDataset, Preflight, class_counts, left_out_warnings
+from skinbench.data.checks import class_counts, left_out_warnings
+from skinbench.data.preflight import LoadedDataset, Preflight
 
 
 def write_run_header(store: ResultsStore, checked: Preflight) -> None:

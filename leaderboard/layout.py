@@ -1,0 +1,30 @@
+"""What a leaderboard is made of before it is rendered: titled tables of formatted text, in sections."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass
+class Table:
+    """One displayable table: every cell is already a formatted string."""
+
+    title: str
+    caption: str
+    frame: pd.DataFrame
+
+
+@dataclass
+class Section:
+    title: str
+    tables: list[Table] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """What a leaderboard renders: its sections, its warnings, and the tidy frame behind ``--format csv``."""
+
+    sections: list[Section]
+    warnings: list[str]
+    frame: pd.DataFrame
