@@ -62,6 +62,9 @@ def parser() -> argparse.ArgumentParser:
                                                       "from the stored predictions")
     board.add_argument("--min-n", type=int, help="with --by: subgroups with fewer test images are not scored "
                                                  "(default 10)")
+    board.add_argument("--curves", action="store_true", help="instead: the label-efficiency tables (learning "
+                                                               "curves of protocol.train_fractions / shots); --plot "
+                                                               "writes one figure per task")
     board.add_argument("--n-boot", type=int, help="patient-bootstrap resamples (default 2000)")
     board.set_defaults(func=cmd_leaderboard)
 
@@ -178,7 +181,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         render_report,
         subgroup_stats,
     )
-    from .leaderboard.render import html_figures
+    from .leaderboard.curves import curves_report, plot_curves
+    from .leaderboard.render import curve_figures, html_figures
+    from .leaderboard.stats.curves import learning_curves
     from .leaderboard.subgroups import plot_subgroups, subgroup_report
 
     results = merge_results([read_results(d) for d in args.run_dir])
@@ -187,6 +192,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         options.update({"min_n": args.min_n} if args.min_n is not None else {})
         scores = subgroup_stats(results, args.by, **options)
         report, figures = subgroup_report(scores, args.by, **options), []
+    elif args.curves:
+        curves = learning_curves(results, **options)
+        report, figures = curves_report(curves, **options), curve_figures(curves) if args.format == "html" else []
     else:
         report = build_report(results, **options)
         figures = html_figures(results) if args.format == "html" else []
@@ -199,8 +207,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     for warning in report.warnings:
         print(f"skinbench: warning: {warning}", file=sys.stderr)
     if args.plot:
-        plot_subgroups(scores, args.by, args.plot) if args.by else plot_results(results, args.plot)
-        print(f"wrote {args.plot}")
+        written = ([plot_subgroups(scores, args.by, args.plot)] if args.by else plot_curves(curves, args.plot)
+                   if args.curves else [plot_results(results, args.plot)])
+        print(f"wrote {', '.join(str(p) for p in written if p) or args.plot}")
     return 0
 
 

@@ -24,9 +24,11 @@ from skinbench.vocabulary import (
     format_p,
 )
 
+from .curves import label_efficiency_table
 from .layout import Report, Section, Table
 from .sizes import sample_size_table, variance_table
 from .stats import ALPHA, N_BOOT, LeaderboardStats, cv_variance_inflation, leaderboard_stats
+from .stats.curves import learning_curves
 
 MOST_FREQUENT, UNIFORM = "dummy:most_frequent", "dummy:uniform"
 DUMMY_NAMES = {MOST_FREQUENT: "most-frequent", UNIFORM: "uniform", STRATIFIED: "stratified"}
@@ -265,6 +267,7 @@ def _shorten(error: object, max_chars: int) -> str:
 def build_report(results: pd.DataFrame, digits: int = 2, n_boot: int = N_BOOT, seed: int = 0) -> Report:
     """All tables, one section per dataset, then warnings and failures when there are any."""
     stats = leaderboard_stats(results, n_boot=n_boot, seed=seed)
+    curves = learning_curves(results, n_boot=n_boot, seed=seed)
     note = interval_note(stats)
     configs = stats.configurations
     sections = []
@@ -278,6 +281,7 @@ def build_report(results: pd.DataFrame, digits: int = 2, n_boot: int = N_BOOT, s
             augmentation_table(effects, note, digits, _ordered(dataset_configs["task"])),
             sample_size_table(stats, dataset, digits),
             variance_table(stats, dataset, digits),
+            label_efficiency_table(curves, dataset, digits, n_boot),
         ]
         sections.append(Section(title=f"Dataset {dataset}{_scheme_text(results, dataset)}",
                                 tables=[t for t in tables if t is not None]))
