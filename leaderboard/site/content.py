@@ -31,6 +31,8 @@ from ..stats import (
     predictions_file,
     subgroup_stats,
 )
+from ..stats.curves import CurveStats, learning_curves
+from ..stats.predictions import full_data
 from ..tables import MOST_FREQUENT, merge_results
 from .names import class_names, prompt_files, slug, without_local_paths
 from .runs import Run, dataset_display_names
@@ -98,6 +100,8 @@ class TaskPage:
     predictions: dict[tuple[str, int, int, int], pd.DataFrame]
     """Stored test predictions by (cell_id, seed, split, fold)."""
     subgroups: dict[str, pd.DataFrame] = field(default_factory=dict)
+    curves: CurveStats | None = None
+    """The task's learning curves (None: the runs trained on all patients only)."""
 
     @property
     def title(self) -> str:
@@ -124,8 +128,10 @@ class TaskPage:
 
 def task_pages(runs: list[Run], n_boot: int = N_BOOT, seed: int = 0) -> list[TaskPage]:
     """One page per (dataset, task), in the order the runs computed them."""
-    results = merge_results([run.results for run in runs])
+    every_point = merge_results([run.results for run in runs])
+    results = full_data(every_point)
     stats = leaderboard_stats(results, n_boot=n_boot, seed=seed)
+    curves = learning_curves(every_point, n_boot=n_boot, seed=seed)
     predictions = stored_predictions(results)
     subgroups = _subgroups(results, predictions, n_boot, seed)
     names = dataset_display_names(runs)
@@ -142,6 +148,7 @@ def task_pages(runs: list[Run], n_boot: int = N_BOOT, seed: int = 0) -> list[Tas
                           bool(rows["ordinal"].any()), stored, suite)
         same_task = {"dataset": dataset, "task": task}
         page.subgroups = {c: part for c, frame in subgroups.items() if len(part := _select(frame, same_task))}
+        page.curves = curves.of_task(dataset, task)
         pages.append(page)
     return pages
 

@@ -45,6 +45,17 @@ class CurveStats:
     def empty(self) -> bool:
         return self.points.empty
 
+    def of_task(self, dataset: str, task: str) -> CurveStats | None:
+        """One task's curves, or None when it has none."""
+        if self.empty:
+            return None
+        keep = (self.points["dataset"] == dataset) & (self.points["task"] == task)
+        if not keep.any():
+            return None
+        summary = self.summary[(self.summary["dataset"] == dataset) & (self.summary["task"] == task)] \
+            if len(self.summary) else self.summary
+        return CurveStats(self.points[keep], summary)
+
 
 def learning_curves(results: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0, alpha: float = ALPHA) -> CurveStats:
     """The learning curves of every task whose rows hold curve points (rows from ``read_results``)."""
