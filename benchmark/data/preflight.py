@@ -30,7 +30,7 @@ from skinbench.api import (
 from skinbench.data.checks import class_counts, class_warnings, left_out_warnings, split_problems, task_problems
 from skinbench.data.groups import identical_image_groups
 from skinbench.atomic import utf8_problem
-from skinbench.hashing import config_hash, file_digest
+from skinbench.hashing import config_hash, file_digests, use_digest_store
 from skinbench.data.protocol import (
     Protocol,
     TestPart,
@@ -123,6 +123,7 @@ def preflight(suite: Suite | dict | str | Path | None, out_dir: str | Path | Non
     config_problems = list(catalogue.broken.values()) + resolve_identities(plugins)
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     config_problems += folder_problems(out_dir, "--out (the run directory)") + folder_problems(cache_root, "the cache folder")
+    use_digest_store(cache_root)
     datasets, data_problems = [], []
     for plugin, entry in zip(plugins["datasets"], suite.datasets):
         try:
@@ -294,9 +295,9 @@ def dataset_fingerprint(tasks: list[Task], table: pd.DataFrame) -> str:
     for task in tasks:
         samples = task.samples
         strata = samples["stratum"] if "stratum" in samples else samples["label"]
-        rows = sorted(zip((file_digest(p) for p in samples["image"]), samples["label"].astype(str),
+        rows = sorted(zip(file_digests(samples["image"]), samples["label"].astype(str),
                           strata.astype(str), samples["group"].astype(str)))
         described[task.name] = {"classes": [str(c) for c in task.classes], "ordinal": task.ordinal, "rows": rows}
-    described["_split_table"] = sorted(zip((file_digest(p) for p in table["image"]), table["task"].astype(str),
+    described["_split_table"] = sorted(zip(file_digests(table["image"]), table["task"].astype(str),
                                            table["stratum"].astype(str), table["group"].astype(str)))
     return config_hash(described)
