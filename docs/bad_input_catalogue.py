@@ -100,6 +100,8 @@ def cases(root: Path):
     yield "`scheme: kfold`", {**TINY, "protocol": {"scheme": "kfold"}}, []
     yield "`scheme: cv` with more folds than patients", {**TINY, "protocol": {"scheme": "cv", "folds": 20}}, []
     yield "`scheme: cv` with holdout `repeats`", {**TINY, "protocol": {"scheme": "cv", "repeats": 3}}, []
+    yield "a learning-curve fraction of 0 and shots not a number", {**TINY, "protocol": {
+        "train_fractions": [0, 0.5], "shots": ["two"]}}, []
     yield "suite not UTF-8", "name: caf\xe9\n".encode("latin-1"), []
     (root / "a_file").write_text("x")
     yield "`--out` is a file", TINY, ["--out", str(root / "a_file")]
