@@ -127,6 +127,7 @@ def test_joined_copies_sit_with_their_originals_in_every_split(tmp_path, protoco
         a, b = groups[pair.image_a], groups[pair.image_b]
         assert a == b
         assert all((a in test) == (b in test) for test in joined.splits.values())
+    assert (joined.near_duplicates["straddles"] == 0).all() and len(joined.near_duplicates) == len(apart.near_duplicates)
     assert joined.key != apart.key  # new data fingerprint: new cells
 
 

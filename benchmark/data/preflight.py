@@ -274,6 +274,7 @@ def join_near_duplicates(tasks: list[Task], table: pd.DataFrame, protocol: Proto
     if not protocol.join_near_duplicates or pairs.empty:
         return tasks, table, pairs
     joined = near_duplicate_groups(every["image"], every["group"], pairs)
+    pairs = pairs.assign(joined_as=pairs["patient_a"].map(joined))
     return [_with_groups(t, joined) for t in tasks], table.assign(group=table["group"].astype(str).map(joined)), pairs
 
 

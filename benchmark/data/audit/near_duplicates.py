@@ -127,12 +127,14 @@ def with_split_sides(pairs: pd.DataFrame, splits: dict[TestPart, list[str]], pro
     """Each pair with the side of every test part its two images fall on and how many parts it straddles.
 
     ``sides`` reads e.g. ``{"split 0": "test/train"}``; a pair that straddles a part put a copy of a test image
-    into that part's training patients."""
+    into that part's training patients. Joined pairs (column ``joined_as``) are looked up as the one patient
+    they became."""
     if pairs.empty:
         return pairs.assign(sides=pd.Series(dtype=object), straddles=pd.Series(dtype=int))
     tests = {part: set(test) for part, test in splits.items()}
     sides, straddles = [], []
-    for a, b in zip(pairs["patient_a"], pairs["patient_b"]):
+    joined = pairs["joined_as"] if "joined_as" in pairs else None  # the splits name joined patients
+    for a, b in zip(joined if joined is not None else pairs["patient_a"], joined if joined is not None else pairs["patient_b"]):
         where = {protocol.part_name(part): f"{_side(a, test)}/{_side(b, test)}" for part, test in tests.items()}
         sides.append(where)
         straddles.append(sum((a in test) != (b in test) for test in tests.values()))
