@@ -27,7 +27,7 @@ def audit_section(root: Path, page: TaskPage, findings: AuditFindings | None) ->
     changed = [c for c in findings.changed if (c["dataset"], c["task"]) == (page.dataset, page.task)]
     if duplicates is None and flagged is None:
         return None
-    pairs = (duplicates or {}).get("pairs") or []
+    pairs = sorted((duplicates or {}).get("pairs") or [], key=lambda p: (-p.get("straddles", 0), p["distance"]))
     return {
         "threshold": (duplicates or {}).get("threshold"), "joined": bool((duplicates or {}).get("joined")),
         "checked": duplicates is not None, "total_pairs": len(pairs),
