@@ -100,8 +100,9 @@ def _accepts(annotation: Any, kind: type) -> bool:
 class PluginMeta(BaseModel):
     """What a reader of a leaderboard needs to know about a plugin (MTEB-style model metadata).
 
-    ``pretraining_data`` lets a leaderboard flag overlap between a backbone's pretraining
-    data and an evaluation dataset; ``revision`` pins the weights a preset loads.
+    ``pretraining_data`` (backbones) and ``source`` (datasets: the collections its images come from)
+    name collections of one table (``skinbench/data/audit/collections.yaml``), so the leaderboard can
+    flag a backbone that may have seen the evaluation images; ``revision`` pins the weights a preset loads.
     """
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
@@ -110,6 +111,7 @@ class PluginMeta(BaseModel):
     license: str = ""
     citation: str = ""
     pretraining_data: list[str] = []
+    source: list[str] = []
     revision: str | None = None
     n_parameters: int | None = None
     homepage: str = ""

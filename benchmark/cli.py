@@ -81,6 +81,19 @@ def parser() -> argparse.ArgumentParser:
     validate.add_argument("--cache-dir", help="cache root to check (default: $SKINBENCH_CACHE or ~/.cache/skinbench)")
     validate.set_defaults(func=cmd_validate)
 
+    audit = sub.add_parser("audit", help="data audit: near-duplicates across patients, pretraining contamination "
+                                         "and (with --out RUN) likely label errors in the test images",
+                           description="Audit a suite's data before believing a verdict. Near-duplicates (pHash) and "
+                                       "contamination need only the suite; with --out, the likely label errors of "
+                                       "the run's best configurations (cleanlab) and the verdicts that change "
+                                       "without them are added, and everything is written to RUN/audit.json.")
+    audit.add_argument("suite", nargs="?", help="suite YAML file (omit for the demo suite)")
+    audit.add_argument("--out", help="a run directory of this suite: also check its test labels; writes audit.json")
+    audit.add_argument("--cache-dir", help="cache root (perceptual hashes are cached there; default: $SKINBENCH_CACHE "
+                                           "or ~/.cache/skinbench)")
+    audit.add_argument("--n-boot", type=int, help="patient-bootstrap resamples of the sensitivity check (default 2000)")
+    audit.set_defaults(func=cmd_audit)
+
     schema = sub.add_parser("schema", help="print the JSON Schema of suite files (for editors), with every "
                                            "installed plugin's parameters")
     schema.add_argument("--output", "-o", help="write to this file instead of stdout")
@@ -234,6 +247,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
     checked = preflight(args.suite, args.out, args.cache_dir)
     print("\n".join(checked.summary()))
     print(f"suite is valid (preflight took {time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from skinbench.data.audit import audit_lines, audit_record, write_audit
+    from skinbench.data.preflight import preflight
+
+    checked = preflight(args.suite, None, args.cache_dir)
+    label_errors = None
+    if args.out:
+        from skinbench.data.audit.label_errors import label_error_audit
+        from skinbench.leaderboard import read_results
+
+        label_errors = label_error_audit(read_results(args.out), args.n_boot)
+    record = audit_record(checked, label_errors)
+    print("\n".join(audit_lines(record)))
+    if args.out:
+        print(f"wrote {write_audit(args.out, record)}")
     return 0
 
 

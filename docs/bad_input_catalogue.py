@@ -97,6 +97,8 @@ def cases(root: Path):
     split = generic_suite(generic_data(root / "split", edit=lambda f, _: f.assign(
         split=["test" if i in (0, 3) else "train" for i in range(len(f))])))
     yield "patient on both sides of a given split", {**split, "protocol": {**TINY["protocol"], "split_column": "split"}}, []
+    yield "`near_duplicate_threshold: \"ten\"`", {**TINY, "protocol": {"near_duplicate_threshold": "ten"}}, []
+    yield "`join_near_duplicates: \"yes\"`", {**TINY, "protocol": {"join_near_duplicates": "yes"}}, []
     yield "`scheme: kfold`", {**TINY, "protocol": {"scheme": "kfold"}}, []
     yield "`scheme: cv` with more folds than patients", {**TINY, "protocol": {"scheme": "cv", "folds": 20}}, []
     yield "`scheme: cv` with holdout `repeats`", {**TINY, "protocol": {"scheme": "cv", "repeats": 3}}, []

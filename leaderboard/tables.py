@@ -25,6 +25,7 @@ from skinbench.vocabulary import (
 )
 
 from .curves import label_efficiency_table
+from .audit import CONTAMINATION_CAPTION, audit_findings, audit_warnings, contamination_column
 from .layout import Report, Section, Table
 from .sizes import sample_size_table, variance_table
 from .stats import ALPHA, N_BOOT, LeaderboardStats, cv_variance_inflation, leaderboard_stats
@@ -177,6 +178,8 @@ def verdict_table(configs: pd.DataFrame, stats: LeaderboardStats, note: str, dig
                    "p (Holm)": format_p(cell["p_vs_best_dummy_holm"]),
                    "verdict": VERDICT_TEXT.get(cell["verdict"], MISSING),
                    "vs best": _tie_text(cell)}
+            if "contamination" in cell:
+                row["contamination"] = cell["contamination"]
             if ordinal:
                 row["QWK"] = _interval(cell, "qwk", digits)
             rows.append(row)
@@ -189,7 +192,8 @@ def verdict_table(configs: pd.DataFrame, stats: LeaderboardStats, note: str, dig
                 "above chance), Holm-corrected over both "
                 f"directions of all {stats.n_models} model configurations, and the verdict is 'above' or 'below "
                 f"chance' when that corrected p < {ALPHA:g}"
-                + (" (QWK: ordinal tasks only)." if ordinal else "."),
+                + (" (QWK: ordinal tasks only)." if ordinal else ".")
+                + (f" {CONTAMINATION_CAPTION}." if "contamination" in models else ""),
         frame=pd.DataFrame(rows),
     )
 
@@ -269,7 +273,8 @@ def build_report(results: pd.DataFrame, digits: int = 2, n_boot: int = N_BOOT, s
     stats = leaderboard_stats(results, n_boot=n_boot, seed=seed)
     curves = learning_curves(results, n_boot=n_boot, seed=seed)
     note = interval_note(stats)
-    configs = stats.configurations
+    findings = audit_findings(results)
+    configs = stats.configurations.assign(contamination=lambda c: contamination_column(c, findings))
     sections = []
     for dataset in _ordered(results["dataset"]):
         dataset_configs = configs[configs["dataset"] == dataset]
@@ -285,7 +290,7 @@ def build_report(results: pd.DataFrame, digits: int = 2, n_boot: int = N_BOOT, s
         ]
         sections.append(Section(title=f"Dataset {dataset}{_scheme_text(results, dataset)}",
                                 tables=[t for t in tables if t is not None]))
-    warned = left_out_rows(results) + stats.warnings
+    warned = left_out_rows(results) + audit_warnings(results, findings) + stats.warnings
     if warned:
         sections.append(Section(title="Warnings", tables=[warnings_table(warned)]))
     if (results["status"] != "ok").any():

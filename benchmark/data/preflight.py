@@ -4,7 +4,8 @@
 the run directory until it passes. It checks the suite's types and every plugin's
 construction, resolves every plugin's identity (which hashes weights and fails fast when
 weights, model folders or the hub are not reachable), reads every dataset row and image,
-joins identical images across patients, draws the test splits, checks each class has
+joins identical images across patients, finds near-duplicate images across patients (the audit's
+fast part; joined too with ``protocol.join_near_duplicates``), draws the test splits, checks each class has
 training images, and that the output and cache folders are writable with room to spare.
 """
 from __future__ import annotations
@@ -28,6 +29,12 @@ from skinbench.api import (
     did_you_mean,
 )
 from skinbench.data.checks import class_counts, class_warnings, left_out_warnings, split_problems, task_problems
+from skinbench.data.audit.near_duplicates import (
+    cross_patient_pairs,
+    near_duplicate_groups,
+    pair_warning,
+    with_split_sides,
+)
 from skinbench.data.groups import identical_image_groups
 from skinbench.atomic import utf8_problem
 from skinbench.hashing import config_hash, file_digests, use_digest_store
@@ -61,6 +68,8 @@ class LoadedDataset:
     splits: dict[TestPart, list[str]]
     fingerprint: str
     warnings: list[str] = field(default_factory=list)
+    near_duplicates: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Near-duplicate image pairs under different patients (before any join), with their split sides."""
 
     @property
     def label(self) -> str:
@@ -127,7 +136,7 @@ def preflight(suite: Suite | dict | str | Path | None, out_dir: str | Path | Non
     datasets, data_problems = [], []
     for plugin, entry in zip(plugins["datasets"], suite.datasets):
         try:
-            datasets.append(load_dataset(plugin, entry, suite.protocol))
+            datasets.append(load_dataset(plugin, entry, suite.protocol, cache_root))
         except DataError as exc:
             data_problems += exc.problems
         except ConfigError as exc:
@@ -212,8 +221,9 @@ def space_warnings(checked: Preflight) -> list[str]:
 # ---------------------------------------------------------------- datasets
 
 
-def load_dataset(plugin: Dataset, entry: Entry, protocol: Protocol) -> LoadedDataset:
-    """Load and check every task, join identical images, draw the splits, select the tasks."""
+def load_dataset(plugin: Dataset, entry: Entry, protocol: Protocol, cache_root: Path | None = None) -> LoadedDataset:
+    """Load and check every task, join identical images (and near-duplicates when asked), draw the splits,
+    select the tasks."""
     where = f"dataset '{plugin.label}'"
     tasks = _call(plugin.tasks, where, "failed to load")
     problems = [p for task in tasks for p in task_problems(task)]
@@ -223,6 +233,7 @@ def load_dataset(plugin: Dataset, entry: Entry, protocol: Protocol) -> LoadedDat
         raise DataError(problems)
     table = _call(lambda: plugin.split_table(tasks), where, "failed to list its labelled images for the split")
     tasks, table, warnings = join_identical_images(tasks, table, where)
+    tasks, table, pairs = join_near_duplicates(tasks, table, protocol, cache_root)
     splits, problems = choose_splits(where, table, tasks, protocol)
     tasks = select_tasks(tasks, entry.tasks, where)
     problems += [p for task in tasks for p in split_problems(task, splits, where, protocol)]
@@ -230,7 +241,9 @@ def load_dataset(plugin: Dataset, entry: Entry, protocol: Protocol) -> LoadedDat
         raise DataError(problems)
     warnings += [w for task in tasks for w in left_out_warnings(task, where)]
     warnings += [w for task in tasks for w in class_warnings(task, splits, where, protocol)]
-    return LoadedDataset(plugin, entry, tasks, splits, dataset_fingerprint(tasks, table), warnings)
+    pairs = with_split_sides(pairs, splits, protocol)
+    warnings += pair_warning(pairs, where, protocol)
+    return LoadedDataset(plugin, entry, tasks, splits, dataset_fingerprint(tasks, table), warnings, pairs)
 
 
 def _call(fn, where: str, what: str):
@@ -244,10 +257,31 @@ def _call(fn, where: str, what: str):
 
 def join_identical_images(tasks: list[Task], table: pd.DataFrame, where: str) -> tuple[list[Task], pd.DataFrame, list[str]]:
     """Patients that share an image file (same bytes) become one patient, in every task and the split table."""
-    every = pd.concat([table[["image", "group"]], *(t.samples[["image", "group"]] for t in tasks)], ignore_index=True)
+    every = _every_image(tasks, table)
     joined, warnings = identical_image_groups(every["image"], every["group"].astype(str))
     return ([_with_groups(t, joined) for t in tasks], table.assign(group=table["group"].astype(str).map(joined)),
             [f"{where}: {w}" for w in warnings])
+
+
+def join_near_duplicates(tasks: list[Task], table: pd.DataFrame, protocol: Protocol,
+                         cache_root: Path | None) -> tuple[list[Task], pd.DataFrame, pd.DataFrame]:
+    """The audit's fast part: near-duplicate pairs across patients (pHash), joined into one patient each
+    when ``protocol.join_near_duplicates`` is on, through the same join as identical images."""
+    from skinbench.execution.cache import default_cache_dir
+
+    every = _every_image(tasks, table)
+    pairs = cross_patient_pairs(every["image"], every["group"], protocol.near_duplicate_threshold,
+                                cache_root if cache_root is not None else default_cache_dir())
+    if not protocol.join_near_duplicates or pairs.empty:
+        return tasks, table, pairs
+    joined = near_duplicate_groups(every["image"], every["group"], pairs)
+    pairs = pairs.assign(joined_as=pairs["patient_a"].map(joined))
+    return [_with_groups(t, joined) for t in tasks], table.assign(group=table["group"].astype(str).map(joined)), pairs
+
+
+def _every_image(tasks: list[Task], table: pd.DataFrame) -> pd.DataFrame:
+    """Image and patient of every row of the split table and of every task."""
+    return pd.concat([table[["image", "group"]], *(t.samples[["image", "group"]] for t in tasks)], ignore_index=True)
 
 
 def _with_groups(task: Task, joined: dict[str, str]) -> Task:

@@ -34,6 +34,8 @@ CV_ONLY = ("folds", "cv_repeats")
 HOLDOUT_ONLY = ("test_fraction", "tau", "repeats", "resample_split", "split_file", "split_column")
 CURVE_FIELDS = ("train_fractions", "shots", "curve_draws")
 """Learning-curve settings: each point and draw is a row key (like seeds), not part of a cell's identity."""
+NEAR_DUPLICATE_FIELDS = ("join_near_duplicates", "near_duplicate_threshold")
+"""Change the split only when joining is on: outside the identity otherwise, so existing cell ids stay."""
 
 TestPart = tuple[int, int]
 """Which patients one evaluation tests on: (split, fold). Holdout: (split, 0); cv: (repeat, outer fold)."""
@@ -73,6 +75,10 @@ class Protocol(BaseModel):
     train_fractions: list[Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=list)
     shots: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list)
     curve_draws: int = Field(5, ge=1)
+    join_near_duplicates: bool = False
+    """Join patients whose images are near-duplicates (perceptual hash within the threshold), like identical files."""
+    near_duplicate_threshold: int = Field(10, ge=0, le=64)
+    """Largest Hamming distance between two 64-bit pHashes that counts as a near-duplicate (audit and join)."""
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -112,10 +118,13 @@ class Protocol(BaseModel):
         """What changes a cell's scores (seeds, splits and folds are columns, not part of the cell).
 
         Only the active scheme's fields count: a holdout cell's identity is what it was before the
-        cv scheme existed, and a cv cell never shares an id with a holdout cell."""
+        cv scheme existed, and a cv cell never shares an id with a holdout cell. The near-duplicate
+        settings count only when ``join_near_duplicates`` is on (then the threshold moves patients);
+        off, the threshold changes the audit's report and no score."""
         holdout_as_before = () if self.cv else ("scheme",)
+        unjoined_as_before = () if self.join_near_duplicates else NEAR_DUPLICATE_FIELDS
         return self.model_dump(exclude={"seeds", "repeats", "cv_repeats", *CURVE_FIELDS, *self._other_scheme(),
-                                        *holdout_as_before})
+                                        *holdout_as_before, *unjoined_as_before})
 
     def _other_scheme(self) -> tuple[str, ...]:
         """The fields that only the scheme not in use reads."""

@@ -33,6 +33,7 @@ from ..stats import (
 )
 from ..stats.curves import CurveStats, learning_curves
 from ..stats.predictions import full_data
+from ..audit import CONTAMINATION_CAPTION, AuditFindings, audit_findings, contamination_column
 from ..tables import MOST_FREQUENT, merge_results
 from .names import class_names, prompt_files, slug, without_local_paths
 from .runs import Run, dataset_display_names
@@ -102,6 +103,8 @@ class TaskPage:
     subgroups: dict[str, pd.DataFrame] = field(default_factory=dict)
     curves: CurveStats | None = None
     """The task's learning curves (None: the runs trained on all patients only)."""
+    audit: AuditFindings | None = None
+    """The run directories' audit (near-duplicates, contamination, likely label errors)."""
 
     @property
     def title(self) -> str:
@@ -137,8 +140,10 @@ def task_pages(runs: list[Run], n_boot: int = N_BOOT, seed: int = 0) -> list[Tas
     names = dataset_display_names(runs)
     suites = {str(run.dir): run.suite for run in runs}
     run_of = results.drop_duplicates("cell_id", keep="last").set_index("cell_id")["run_dir"].to_dict()
+    findings = audit_findings(results)
+    configurations = stats.configurations.assign(contamination=lambda c: contamination_column(c, findings))
     pages = []
-    for (dataset, task), configs in stats.configurations.groupby(["dataset", "task"], sort=False):
+    for (dataset, task), configs in configurations.groupby(["dataset", "task"], sort=False):
         dataset, task = str(dataset), str(task)
         rows = results[(results["dataset"] == dataset) & (results["task"] == task)]
         cells = set(rows["cell_id"])
@@ -149,6 +154,7 @@ def task_pages(runs: list[Run], n_boot: int = N_BOOT, seed: int = 0) -> list[Tas
         same_task = {"dataset": dataset, "task": task}
         page.subgroups = {c: part for c, frame in subgroups.items() if len(part := _select(frame, same_task))}
         page.curves = curves.of_task(dataset, task)
+        page.audit = findings
         pages.append(page)
     return pages
 
@@ -209,6 +215,7 @@ def _configuration(row: pd.Series, run_of: dict, ordinal: bool) -> Configuration
         "p_holm": _p_value(row.get("p_vs_best_dummy_holm")),
         "verdict": _verdict(row.get("verdict")),
         "tie": Value(MISSING),
+        "contamination": Value(str(row.get("contamination", MISSING))),
         "seeds": Value(str(int(row["n_ok"])), int(row["n_ok"]), f"{int(row['n_failed'])} failed" if row["n_failed"] else ""),
     }
     if ordinal:
@@ -246,6 +253,7 @@ def _columns(ordinal: bool) -> list[Column]:
                numeric=True),
         Column("verdict", "verdict", "above chance, chance or below chance at Holm-corrected level 0.05"),
         Column("tie", "tie group", "configurations not distinguishable from the best", numeric=True),
+        Column("contamination", "contamination", CONTAMINATION_CAPTION),
     ]
     if ordinal:
         columns.append(Column("qwk", "QWK [95% CI]", "quadratic-weighted kappa (ordinal task)", numeric=True))

@@ -38,8 +38,8 @@ Holm-corrected (statsmodels) over both directions of every model configuration o
 
 The package follows the data: :mod:`.predictions` reads what was stored, :mod:`.bootstrap` resamples
 patients and scores every configuration, :mod:`.inference` turns draws into intervals, p-values and
-Holm-corrected claims, :mod:`.frames` assembles the leaderboard's tables, :mod:`.subgroups` the
-per-subgroup ones. Everything public is importable from ``skinbench.leaderboard.stats``.
+Holm-corrected claims, :mod:`.frames` assembles the leaderboard's tables, :mod:`.variance` the parts of the variance,
+:mod:`.subgroups` the per-subgroup tables and :mod:`.curves` the learning curves. Everything public is importable from ``skinbench.leaderboard.stats``.
 """
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ from .predictions import (
     StoredPrediction,
     TaskPredictions,
     cv_variance_inflation,
+    full_data,
     load_predictions,
     one_scheme,
     predictions_file,
@@ -56,11 +57,13 @@ from .inference import ALPHA, POWER, Estimate, directional_holm, estimate, holm,
 from .bootstrap import DUMMY_BUDGET, DUMMY_DRAWS, DUMMY_POINT_DRAWS, METRIC_RANGE, N_BOOT, CellDraws, MetricFn, ResamplePlan, bootstrap_task, leaderboard_metrics, macro_f1_over_classes, task_plan
 from .frames import CELL_KEYS, LeaderboardStats, aggregate, augmentation_effects, configuration_stats, leaderboard_stats, task_summary, variance_components
 from .subgroups import MIN_SUBGROUP_N, subgroup_stats
+from .curves import CurveStats, learning_curves
 
 __all__ = [
     "ALPHA",
     "CELL_KEYS",
     "CellDraws",
+    "CurveStats",
     "DUMMY_BUDGET",
     "DUMMY_DRAWS",
     "DUMMY_POINT_DRAWS",
@@ -82,9 +85,11 @@ __all__ = [
     "configuration_stats",
     "directional_holm",
     "estimate",
+    "full_data",
     "holm",
     "leaderboard_metrics",
     "leaderboard_stats",
+    "learning_curves",
     "load_predictions",
     "macro_f1_over_classes",
     "minimum_detectable_delta",
