@@ -339,6 +339,36 @@ class Backbone(Plugin):
 
 
 @runtime_checkable
+class TextBackbone(Protocol):
+    """Optional capability of vision-language backbones, for heads that read class names (``needs_text``).
+
+    ``embed_text(texts)`` returns float32 (len(texts), dim) text embeddings in the space of the
+    backbone's image embeddings (CLIP's ``encode_text``, unnormalised); ``logit_scale()`` is the
+    model's learned inverse temperature (CLIP's ``exp(logit_scale)``), which turns cosine
+    similarities into logits. Both towers, the tokenizer and the preprocessing belong in the
+    backbone's :meth:`~Plugin.artefacts`: the text side changes a head's results too.
+    """
+
+    def embed_text(self, texts: list[str]) -> np.ndarray: ...
+
+    def logit_scale(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class ClassNames:
+    """What a text-reading head needs to find its prompts: the dataset plugin, the task and its
+    classes as label keys (:func:`label_key`), in the order of the label indices."""
+
+    dataset: str
+    task: str
+    classes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, task: "Task") -> "ClassNames":
+        return cls(task.dataset, task.name, tuple(label_key(c) for c in task.classes))
+
+
+@runtime_checkable
 class TrainableBackbone(Protocol):
     """Optional method set of torch backbones, for heads that fine-tune.
 
@@ -376,11 +406,27 @@ class Head(Plugin):
     """A classifier fitted per cell and seed.
 
     ``needs_images = False`` heads get embeddings in ``Part.x``; ``True`` heads get
-    ``Part.x = None`` and the backbone object, for fine-tuning.
+    ``Part.x = None`` and the backbone object, for fine-tuning. ``needs_text = True`` heads
+    (zero-shot, text-initialised) get the backbone too, which must be a :class:`TextBackbone`
+    (the preflight refuses any other pairing), and ``fit(..., classes=ClassNames)`` so they can
+    write their class prompts.
     """
 
     kind = "head"
     needs_images: ClassVar[bool] = False
+    needs_text: ClassVar[bool] = False
+
+    @property
+    def labelled_images(self) -> str:
+        """Which labelled images the fitted head has seen: ``training`` (the default), ``validation``
+        (only to calibrate, e.g. a zero-shot head's temperature) or ``none``. Leaderboards mark the last
+        two "no labelled training images"."""
+        return "training"
+
+    def class_problems(self, classes: ClassNames) -> list[str]:
+        """What keeps this head from running on a task (a text head without prompts for its classes),
+        each naming the head, the task and the fix; checked by the preflight for every task."""
+        return []
 
     def fit(self, train: Part, val: Part, n_classes: int, seed: int, backbone: Backbone | None = None) -> None:
         raise NotImplementedError
