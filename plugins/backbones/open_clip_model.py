@@ -100,10 +100,11 @@ class OpenClipBackbone(VisionLanguageBackbone):
     # ----- where the model is -------------------------------------------------------------
     def _architecture(self) -> bool:
         """An open_clip architecture name rather than a repo (hub id or folder)."""
+        if self.source.startswith(("hf-hub:", "local-dir:")) or Path(self.source).expanduser().is_dir():
+            return False
         import open_clip
 
-        return not self.source.startswith("hf-hub:") and not Path(self.source).expanduser().is_dir() \
-            and self.source in open_clip.list_models()
+        return self.source in open_clip.list_models()
 
     def folder(self) -> Path:
         """The repo folder: local, or the hub snapshot in the Hugging Face cache (fails fast offline)."""
