@@ -21,6 +21,7 @@ import yaml
 from PIL import Image
 
 from skinbench.cli import main
+from skinbench.testing import build_tiny_open_clip
 
 TINY = {"datasets": [{"name": "demo", "params": {"n_patients": 12, "image_size": 24}}],
         "backbones": [{"name": "handcrafted", "params": {"size": 24}}], "heads": ["logreg"],
@@ -64,6 +65,11 @@ def bomb(frame, folder):
     return frame
 
 
+def prompt_file(path: Path) -> str:
+    path.write_text(yaml.safe_dump({"templates": ["a photo of {}."], "tasks": {"acne": {"classes": {"0": "clear"}}}}))
+    return str(path)
+
+
 def cell(frame, row, column, value):
     frame[column] = frame[column].astype(object)
     frame.loc[row, column] = value
@@ -84,6 +90,10 @@ def cases(root: Path):
     yield "unknown plugin parameter", {**TINY, "heads": [{"name": "logreg", "params": {"Cs": [1]}}]}, []
     yield "missing PanDerm checkpoint", {**TINY, "backbones": [{"name": "panderm", "params": {
         "weights": str(root / "nowhere.pth")}}]}, []
+    yield "zero-shot head on an image-only backbone", {**TINY, "heads": ["zero-shot"]}, []
+    yield "prompt file without the task", {**TINY, "backbones": [{"name": "open-clip", "params": {
+        "model": str(build_tiny_open_clip(root / "clip"))}}], "heads": [{"name": "zero-shot", "params": {
+            "prompts": prompt_file(root / "prompts.yaml")}}]}, []
     yield "missing column", generic_suite(generic_data(root / "col"), label_columns=["severity"]), []
     yield "missing image", generic_suite(generic_data(root / "missing", edit=missing_image)), []
     yield "corrupt image", generic_suite(generic_data(root / "corrupt", edit=corrupt_image)), []

@@ -20,12 +20,14 @@ from typing import Any, Iterable
 import pandas as pd
 
 from skinbench.api import (
+    ClassNames,
     ConfigError,
     DataError,
     Dataset,
     Plugin,
     SkinbenchError,
     Task,
+    TextBackbone,
     did_you_mean,
 )
 from skinbench.data.checks import class_counts, class_warnings, left_out_warnings, split_problems, task_problems
@@ -141,6 +143,7 @@ def preflight(suite: Suite | dict | str | Path | None, out_dir: str | Path | Non
             data_problems += exc.problems
         except ConfigError as exc:
             config_problems.append(str(exc))
+    config_problems += text_head_problems(plugins, datasets)
     if config_problems:
         raise ConfigError("the suite cannot run:\n" + "\n".join(f"- {p}" for p in config_problems + data_problems))
     if data_problems:
@@ -184,6 +187,20 @@ def resolve_identities(plugins: dict[str, list[Plugin]]) -> list[str]:
             except Exception as exc:  # noqa: BLE001
                 problems.append(f"{plugin.kind} '{plugin.label}': cannot resolve its weights or files "
                                 f"({exc.__class__.__name__}: {exc})")
+    return problems
+
+
+def text_head_problems(plugins: dict[str, list[Plugin]], datasets: list[LoadedDataset]) -> list[str]:
+    """Heads that read class names need a backbone with text embeddings, and prompts for every task."""
+    problems = []
+    for head in (h for h in plugins["heads"] if h.needs_text):
+        for backbone in plugins["backbones"]:
+            if not isinstance(backbone, TextBackbone):
+                problems.append(f"head '{head.label}' needs text embeddings, which backbone '{backbone.label}' cannot "
+                                "give (it has no embed_text); pair it with a vision-language backbone (open-clip, "
+                                "hf-clip), or run the other backbones in a second suite and merge both run "
+                                "directories in the leaderboard")
+        problems += [p for ds in datasets for task in ds.tasks for p in head.class_problems(ClassNames.of(task))]
     return problems
 
 

@@ -21,6 +21,7 @@ from filelock import FileLock, Timeout
 from skinbench.api import (
     Augmenter,
     Backbone,
+    ClassNames,
     ConfigError,
     Head,
     Part,
@@ -304,9 +305,10 @@ class Grid:
                     continue
                 frames = parts
             self.submit(("head", row, fold), head_task, self.shared[id(head)],
-                        self.shared[id(backbone)] if head.needs_images else None, frames,
+                        self.shared[id(backbone)] if head.needs_images or head.needs_text else None, frames,
                         fold.task.n_classes, fold.task.ordinal, fold.seed,
-                        group.files if head.needs_images else None)
+                        group.files if head.needs_images else None,
+                        ClassNames.of(fold.task) if head.needs_text else None)
 
     def parts(self, bi: int, task: Task, frames: tuple[pd.DataFrame, ...], with_x: bool):
         """(train, val, test) parts, with embeddings from memory when ``with_x``; or the error that kept an image

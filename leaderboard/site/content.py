@@ -39,6 +39,11 @@ from .names import class_names, prompt_files, slug, without_local_paths
 from .runs import Run, dataset_display_names
 
 INTERVAL_METRICS = (("balanced_accuracy", "bal. acc."),)
+NO_TRAINING_LABELS = {
+    "none": ("no labelled training images", "this head read no label at all: zero-shot from class prompts"),
+    "validation": ("no labelled training images", "only the validation fold's labels were read, to calibrate"),
+}
+"""How a head that saw no labelled training image is marked (``labelled_images`` in the resolved suite)."""
 MEAN_METRICS = (("auroc", "AUROC"), ("ece", "ECE"), ("brier", "Brier"), ("nll", "NLL"))
 RELIABILITY_PANELS = 6
 
@@ -142,6 +147,8 @@ def task_pages(runs: list[Run], n_boot: int = N_BOOT, seed: int = 0) -> list[Tas
     run_of = results.drop_duplicates("cell_id", keep="last").set_index("cell_id")["run_dir"].to_dict()
     findings = audit_findings(results)
     configurations = stats.configurations.assign(contamination=lambda c: contamination_column(c, findings))
+    label_use = {str(e.get("label")): str(e.get("labelled_images", "training"))
+                 for suite in suites.values() for e in suite.get("heads") or []}
     pages = []
     for (dataset, task), configs in configurations.groupby(["dataset", "task"], sort=False):
         dataset, task = str(dataset), str(task)
@@ -150,7 +157,7 @@ def task_pages(runs: list[Run], n_boot: int = N_BOOT, seed: int = 0) -> list[Tas
         stored = {key: frame for key, frame in predictions.items() if key[0] in cells}
         suite = suites.get(run_of.get(configs["cell_id"].iloc[0], ""), {})
         page = _task_page(stats, dataset, names.get(dataset, without_local_paths(dataset)), task, configs, run_of,
-                          bool(rows["ordinal"].any()), stored, suite)
+                          bool(rows["ordinal"].any()), stored, suite, label_use)
         same_task = {"dataset": dataset, "task": task}
         page.subgroups = {c: part for c, frame in subgroups.items() if len(part := _select(frame, same_task))}
         page.curves = curves.of_task(dataset, task)
@@ -160,10 +167,10 @@ def task_pages(runs: list[Run], n_boot: int = N_BOOT, seed: int = 0) -> list[Tas
 
 
 def _task_page(stats: LeaderboardStats, dataset: str, dataset_name: str, task: str, configs: pd.DataFrame,
-               run_of: dict, ordinal: bool, stored: dict, suite: dict) -> TaskPage:
+               run_of: dict, ordinal: bool, stored: dict, suite: dict, label_use: dict[str, str]) -> TaskPage:
     same_task = {"dataset": dataset, "task": task}
     summary = _select(stats.tasks, same_task)
-    configurations = [_configuration(row, run_of, ordinal) for _, row in configs.iterrows()]
+    configurations = [_configuration(row, run_of, ordinal, label_use) for _, row in configs.iterrows()]
     models = sorted((c for c in configurations if c.head not in DUMMY_HEADS),
                     key=lambda c: -_finite(c.stats.get("macro_f1_mean")))
     _mark_ties(models)
@@ -205,11 +212,13 @@ def _subgroups(results: pd.DataFrame, predictions: dict, n_boot: int, seed: int)
             for column in SUBGROUP_COLUMNS if column in present}
 
 
-def _configuration(row: pd.Series, run_of: dict, ordinal: bool) -> Configuration:
+def _configuration(row: pd.Series, run_of: dict, ordinal: bool, label_use: dict[str, str]) -> Configuration:
+    head = without_local_paths(str(row["head_label"]))
+    mark = NO_TRAINING_LABELS.get(label_use.get(str(row["head_label"]), "training"))
     values = {
         "backbone": Value(without_local_paths(str(row["backbone_label"]))),
         "augmenter": Value(without_local_paths(str(row["augmenter_label"]))),
-        "head": Value(without_local_paths(str(row["head_label"]))),
+        "head": Value(f"{head} · {mark[0]}", head, mark[1]) if mark else Value(head),
         "macro_f1": _interval(row, "macro_f1"),
         "delta": _interval(row, "delta_vs_best_dummy", mean_column="delta_vs_best_dummy", signed=True),
         "p_holm": _p_value(row.get("p_vs_best_dummy_holm")),
