@@ -133,11 +133,12 @@ def reliability_diagrams(curves: list[dict], title: str, columns: int = 3) -> Fi
 
 
 @plain_text
-def learning_curve(points: pd.DataFrame, title: str) -> Figure:
+def learning_curve(points: pd.DataFrame, title: str, no_labels: frozenset[str] = frozenset()) -> Figure:
     """Macro-F1 against training patients (log axis) of one task: a line per configuration with its 95% band,
     and the stratified dummy's macro-F1 at each size as the dashed chance line.
 
-    ``points`` is one task's rows of :class:`skinbench.leaderboard.stats.curves.CurveStats.points`."""
+    ``points`` is one task's rows of :class:`skinbench.leaderboard.stats.curves.CurveStats.points`. Heads
+    labelled in ``no_labels`` train on no labelled image (zero-shot): drawn dotted, the curve's 0-label start."""
     figure = Figure(figsize=(7.5, 4.2))
     axes = figure.subplots()
     models = points[~points["head"].astype(str).str.startswith("dummy:")]
@@ -145,7 +146,9 @@ def learning_curve(points: pd.DataFrame, title: str) -> Figure:
         curve = curve.sort_values("n_train_patients")
         colour = matplotlib.colormaps["tab10"](index % 10)
         label = " · ".join(str(curve[c].iloc[0]) for c in ("backbone_label", "augmenter_label", "head_label"))
-        axes.plot(curve["n_train_patients"], curve["macro_f1"], marker="o", color=colour, linewidth=1.5, label=label)
+        zero_shot = str(curve["head_label"].iloc[0]) in no_labels
+        axes.plot(curve["n_train_patients"], curve["macro_f1"], marker="o", color=colour, linewidth=1.5,
+                  linestyle=":" if zero_shot else "-", label=f"{label} (no labelled images)" if zero_shot else label)
         axes.fill_between(curve["n_train_patients"], curve["macro_f1_ci_low"], curve["macro_f1_ci_high"],
                           color=colour, alpha=0.15, linewidth=0)
     chance = points[points["head"].astype(str) == "dummy:stratified"].sort_values("n_train_patients")

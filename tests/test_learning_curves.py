@@ -145,3 +145,30 @@ def test_the_curve_rises_where_data_helps_and_stays_at_chance_on_a_null_task(tmp
     null = models.loc["null"]
     assert (null["delta_vs_stratified_ci_low"] < 0).all() and (null["delta_vs_stratified_ci_high"] > 0).all()
     assert (null["p_vs_stratified_holm"] >= 0.05).all()
+
+
+@pytest.mark.slow
+def test_shots_draw_one_curve_from_zero_labels_to_full_data(tmp_path):
+    """A zero-shot head trains on nothing, so its rows are the same at every size (the 0-label start); text-init
+    and logreg learn from k shots per class; the site draws all of them on one learning-curve figure."""
+    from skinbench.cli import main
+    from skinbench.testing import build_tiny_open_clip
+
+    folder = build_tiny_open_clip(tmp_path / "clip")
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(json.dumps({
+        "datasets": [{"name": "demo", "params": {"n_patients": 16, "image_size": 32}, "tasks": ["moisture"]}],
+        "backbones": [{"name": "open-clip", "params": {"model": str(folder)}}],
+        "heads": ["zero-shot", "text-init", "logreg"],
+        "protocol": {"seeds": [0], "dummy_draws": 50, "shots": [1, 4], "curve_draws": 2}}))
+    assert main(["run", str(suite), "--out", str(tmp_path / "run"), "--no-progress", "--format", "none"]) == 0
+    rows = read_results(tmp_path / "run")
+    assert (rows["status"] == "ok").all()
+    zero_shot = rows[rows["head_label"] == "zero-shot"]
+    assert zero_shot["macro_f1"].nunique() == 1  # no label read at any size
+    curves = learning_curves(rows, n_boot=200)
+    assert set(curves.points["point"]) == {"shots=1", "shots=4", "all"}
+    assert set(curves.summary["head_label"]) == {"zero-shot", "text-init", "logreg"}
+    assert main(["publish", str(tmp_path / "run"), "--out", str(tmp_path / "site")]) == 0
+    svg = next((tmp_path / "site").rglob("learning-curve.svg")).read_text()
+    assert "zero-shot (no labelled images)" in svg and "text-init" in svg

@@ -103,7 +103,8 @@ def _subgroup(root: Path, folder: Path, page: TaskPage, column: str, frame: pd.D
 
 
 def _learning_curve(root: Path, folder: Path, page: TaskPage) -> dict:
-    path = figures.save(figures.learning_curve(page.curves.points, f"Learning curves: {page.title}"),
+    no_labels = frozenset(c.head for c in page.configurations if c.values["head"].title)  # marked: no labels
+    path = figures.save(figures.learning_curve(page.curves.points, f"Learning curves: {page.title}", no_labels),
                         folder / "learning-curve.svg")
     return _item(root, path, "Learning curves",
                  "Macro-F1 against training patients (log scale; the mean over subsample draws and folds) per "
