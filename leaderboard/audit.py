@@ -38,7 +38,7 @@ def audit_findings(results: pd.DataFrame) -> AuditFindings:
         for ds in (record.get("near_duplicates") or {}).get("datasets") or []:
             found.near_duplicates.setdefault(ds["dataset"], ds)
         errors = record.get("label_errors") or {}
-        found.label_errors += errors.get("tasks") or []
+        found.label_errors += [{**task, "stale": errors.get("stale", "")} for task in errors.get("tasks") or []]
         found.changed += errors.get("changed") or []
         found.note = found.note or errors.get("note", "")
     return found
@@ -74,7 +74,8 @@ def audit_warnings(results: pd.DataFrame, findings: AuditFindings) -> list[str]:
     for task in findings.label_errors:
         if task["flagged"] and task["dataset"] in datasets:
             lines.append(f"{task['dataset']}/{task['task']}: {len(task['flagged'])} test image(s) likely mislabelled "
-                         f"(cleanlab on {task['best']}); kept in every table")
+                         f"(cleanlab on {task['best']}); kept in every table"
+                         + (f" ({task['stale']})" if task.get("stale") else ""))
     for change in findings.changed:
         lines.append(f"{change['dataset']}/{change['task']}: {change['configuration']} is "
                      f"{change['verdict']} with every image and {change['verdict_without']} without the likely "

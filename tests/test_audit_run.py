@@ -77,6 +77,10 @@ def test_the_audit_reaches_audit_json_the_leaderboard_and_the_site(tmp_path, cap
     thumbs = list((site / "audit").glob("*.png"))
     assert len(thumbs) >= 64 and all(f"audit/{t.name}" in page for t in thumbs)
 
+    assert main(["run", str(suite), "--out", str(run), "--format", "none", "--no-progress"]) == 0  # resumed
+    kept = json.loads((run / "audit.json").read_text())["label_errors"]
+    assert kept["tasks"] == record["label_errors"]["tasks"] and "earlier `skinbench audit --out`" in kept["stale"]
+
 
 def main_csv(run, capsys) -> str:
     assert main(["leaderboard", str(run), "--format", "csv", "--n-boot", "200"]) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import yaml
 
 from skinbench.atomic import atomic_write_text
-from skinbench.data.audit import audit_record, write_audit
+from skinbench.data.audit import audit_record, read_audit, write_audit
 from skinbench.hashing import config_hash
 from skinbench.record.receipt import receipt
 from skinbench.record.store import ResultsStore
@@ -21,7 +21,16 @@ def write_run_header(store: ResultsStore, checked: Preflight) -> None:
                                       "evaluation": checked.suite.protocol.scheme_record()})
     for ds in checked.datasets:
         store.write_json(split_path(ds), split_record(ds, checked))
-    write_audit(store.dir, audit_record(checked))  # the fast audit; `skinbench audit --out` adds label errors
+    write_audit(store.dir, audit_record(checked, _earlier_label_errors(store.dir)))
+
+
+def _earlier_label_errors(run_dir) -> dict | None:
+    """The label errors an earlier ``skinbench audit --out`` found, kept (and marked as earlier) when a run resumes:
+    the fast audit a run writes does not recompute them."""
+    earlier = (read_audit(run_dir) or {}).get("label_errors")
+    if not isinstance(earlier, dict):
+        return None
+    return {**earlier, "stale": "computed by an earlier `skinbench audit --out`; run it again after new rows"}
 
 
 def split_path(ds: LoadedDataset) -> str:

@@ -88,4 +88,6 @@ def audit_lines(record: dict[str, Any]) -> list[str]:
         lines += [f"  {c['dataset']}/{c['task']} {c['configuration']}: {c['verdict']} -> {c['verdict_without']}"
                   for c in changed]
         lines.append(errors["note"])
+        if errors.get("stale"):
+            lines.append(f"these label errors were {errors['stale']}")
     return lines
