@@ -25,6 +25,7 @@ from skinbench.vocabulary import (
 )
 
 from .layout import Report, Section, Table
+from .rank_tables import consensus_table, rank_stability_table, rank_text
 from .sizes import sample_size_table, variance_table
 from .stats import ALPHA, N_BOOT, LeaderboardStats, cv_variance_inflation, leaderboard_stats
 
@@ -174,7 +175,7 @@ def verdict_table(configs: pd.DataFrame, stats: LeaderboardStats, note: str, dig
                    "Δ vs best dummy": _interval(cell, "delta_vs_best_dummy", digits, signed=True),
                    "p (Holm)": format_p(cell["p_vs_best_dummy_holm"]),
                    "verdict": VERDICT_TEXT.get(cell["verdict"], MISSING),
-                   "vs best": _tie_text(cell)}
+                   "vs best": _tie_text(cell), "rank [95%]": rank_text(cell)}
             if ordinal:
                 row["QWK"] = _interval(cell, "qwk", digits)
             rows.append(row)
@@ -182,7 +183,8 @@ def verdict_table(configs: pd.DataFrame, stats: LeaderboardStats, note: str, dig
         title="Macro-F1 against chance",
         caption="Δ = macro-F1 − a dummy's expected macro-F1 on the same resampled patients (stratified: random from "
                 "the training prior; best dummy: the task's highest-scoring dummy); 'vs best': 'tied' when a paired "
-                "bootstrap cannot tell the configuration from the task's best (Holm-corrected within the task). "
+                "bootstrap cannot tell the configuration from the task's best (Holm-corrected within the task); rank: "
+                "1 = best, with the 2.5–97.5% percentiles of the configuration's rank over the resamples. "
                 f"{note}; p is the one-sided bootstrap p-value of Δ vs best dummy > 0 (a constant predictor is never "
                 "above chance), Holm-corrected over both "
                 f"directions of all {stats.n_models} model configurations, and the verdict is 'above' or 'below "
@@ -278,6 +280,8 @@ def build_report(results: pd.DataFrame, digits: int = 2, n_boot: int = N_BOOT, s
             augmentation_table(effects, note, digits, _ordered(dataset_configs["task"])),
             sample_size_table(stats, dataset, digits),
             variance_table(stats, dataset, digits),
+            rank_stability_table(stats, dataset, digits),
+            consensus_table(stats, dataset, digits),
         ]
         sections.append(Section(title=f"Dataset {dataset}{_scheme_text(results, dataset)}",
                                 tables=[t for t in tables if t is not None]))

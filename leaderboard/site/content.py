@@ -31,6 +31,7 @@ from ..stats import (
     predictions_file,
     subgroup_stats,
 )
+from ..rank_tables import rank_text
 from ..tables import MOST_FREQUENT, merge_results
 from .names import class_names, prompt_files, slug, without_local_paths
 from .runs import Run, dataset_display_names
@@ -98,6 +99,8 @@ class TaskPage:
     predictions: dict[tuple[str, int, int, int], pd.DataFrame]
     """Stored test predictions by (cell_id, seed, split, fold)."""
     subgroups: dict[str, pd.DataFrame] = field(default_factory=dict)
+    rank_frequencies: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Per configuration and rank: the share of resamples (the blob plot)."""
 
     @property
     def title(self) -> str:
@@ -142,6 +145,8 @@ def task_pages(runs: list[Run], n_boot: int = N_BOOT, seed: int = 0) -> list[Tas
                           bool(rows["ordinal"].any()), stored, suite)
         same_task = {"dataset": dataset, "task": task}
         page.subgroups = {c: part for c, frame in subgroups.items() if len(part := _select(frame, same_task))}
+        if stats.ranks is not None:
+            page.rank_frequencies = _select(stats.ranks.frequencies, same_task)
         pages.append(page)
     return pages
 
@@ -202,6 +207,8 @@ def _configuration(row: pd.Series, run_of: dict, ordinal: bool) -> Configuration
         "p_holm": _p_value(row.get("p_vs_best_dummy_holm")),
         "verdict": _verdict(row.get("verdict")),
         "tie": Value(MISSING),
+        "rank": Value(rank_text(row), _number(row.get("rank")).sort, "rank 1 = best; 95% interval of the rank over the "
+                      "patient resamples"),
         "seeds": Value(str(int(row["n_ok"])), int(row["n_ok"]), f"{int(row['n_failed'])} failed" if row["n_failed"] else ""),
     }
     if ordinal:
@@ -239,6 +246,8 @@ def _columns(ordinal: bool) -> list[Column]:
                numeric=True),
         Column("verdict", "verdict", "above chance, chance or below chance at Holm-corrected level 0.05"),
         Column("tie", "tie group", "configurations not distinguishable from the best", numeric=True),
+        Column("rank", "rank [95%]", "rank by macro-F1 (1 = best) with the 2.5–97.5% percentiles of the rank over "
+               "the patient resamples", numeric=True),
     ]
     if ordinal:
         columns.append(Column("qwk", "QWK [95% CI]", "quadratic-weighted kappa (ordinal task)", numeric=True))
