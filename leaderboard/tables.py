@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 from skinbench.api import SkinbenchError
 from skinbench.atomic import utf8_problem
-from skinbench.record.store import RESULT_COLUMNS, ResultsStore, merge_rows
+from skinbench.record.store import RESULT_COLUMNS, ResultsStore
 from skinbench.vocabulary import (
     DUMMY_HEADS,
     MISSING,
@@ -25,6 +25,7 @@ from skinbench.vocabulary import (
 )
 
 from .layout import Report, Section, Table
+from .merge import merge_runs
 from .rank_tables import consensus_table, rank_stability_table, rank_text
 from .sizes import sample_size_table, variance_table
 from .stats import ALPHA, N_BOOT, LeaderboardStats, cv_variance_inflation, leaderboard_stats
@@ -49,9 +50,12 @@ def read_results(run_dir: str | Path) -> pd.DataFrame:
     return current_data_rows(results).assign(run_dir=str(run_dir))
 
 
-def merge_results(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Rows of several run directories, one per (cell_id, seed, split, fold): a shared dummy row counts once."""
-    return merge_rows(frames)
+def merge_results(frames: list[pd.DataFrame], allow_different_data: bool = False) -> pd.DataFrame:
+    """Rows of several run directories, one per (cell_id, seed, split, fold): a shared dummy row counts once.
+
+    Rows of one dataset computed on other data or test patients are refused, or with
+    ``allow_different_data`` shown as separate datasets (:mod:`skinbench.leaderboard.merge`)."""
+    return merge_runs(frames, allow_different_data)
 
 
 def current_data_rows(results: pd.DataFrame) -> pd.DataFrame:

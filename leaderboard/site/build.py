@@ -21,6 +21,7 @@ from skinbench.api import SkinbenchError
 from skinbench.atomic import utf8_problem
 from skinbench.data.protocol import Protocol
 
+from ..bundle import unpacked
 from ..stats import N_BOOT, cv_variance_inflation
 from .content import (
     Configuration,
@@ -53,15 +54,24 @@ class Published:
     seconds: float
 
 
-def publish(run_dirs: list[str | Path], out: str | Path, n_boot: int = N_BOOT, seed: int = 0) -> Published:
+def publish(run_dirs: list[str | Path], out: str | Path, n_boot: int = N_BOOT, seed: int = 0,
+            allow_different_data: bool = False) -> Published:
     """Write the site for ``run_dirs`` into ``out`` (replaced as a whole), and say what was written.
 
-    ``n_boot`` and ``seed`` are the patient bootstrap's (:mod:`skinbench.leaderboard.stats`)."""
+    ``run_dirs`` may name submission bundles (``skinbench bundle``): each is verified, then published like
+    a run directory. ``n_boot`` and ``seed`` are the patient bootstrap's (:mod:`skinbench.leaderboard.stats`);
+    ``allow_different_data``: see :func:`skinbench.leaderboard.merge_results`."""
     start = time.perf_counter()
     out = Path(out)
     _check_target(out)
+    with unpacked(run_dirs) as folders:
+        return _publish(folders, out, n_boot, seed, allow_different_data, start)
+
+
+def _publish(run_dirs: list[Path], out: Path, n_boot: int, seed: int, allow_different_data: bool,
+             start: float) -> Published:
     runs = load_runs(run_dirs)
-    pages = task_pages(runs, n_boot=n_boot, seed=seed)
+    pages = task_pages(runs, n_boot=n_boot, seed=seed, allow_different_data=allow_different_data)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".skinbench-site-", dir=out.parent))
     try:

@@ -125,9 +125,10 @@ class TaskPage:
         return _range_text(self.summary.get("test_patients_min"), self.summary.get("test_patients_max"))
 
 
-def task_pages(runs: list[Run], n_boot: int = N_BOOT, seed: int = 0) -> list[TaskPage]:
+def task_pages(runs: list[Run], n_boot: int = N_BOOT, seed: int = 0,
+               allow_different_data: bool = False) -> list[TaskPage]:
     """One page per (dataset, task), in the order the runs computed them."""
-    results = merge_results([run.results for run in runs])
+    results = merge_results([run.results for run in runs], allow_different_data)
     stats = leaderboard_stats(results, n_boot=n_boot, seed=seed)
     predictions = stored_predictions(results)
     subgroups = _subgroups(results, predictions, n_boot, seed)
