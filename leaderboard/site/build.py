@@ -155,8 +155,9 @@ def _write_downloads(root: Path, run: Run) -> list[dict]:
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.exists():
             shutil.copyfile(source, target)
-        else:  # results.parquet of a run directory from before the parquet export
-            run.results.drop(columns=["run_dir"]).to_parquet(target, index=False)
+        else:  # an export the run directory lacks (before the parquet export; a bundle carries the log only)
+            rows = run.results.drop(columns=["run_dir"])
+            rows.to_csv(target, index=False) if name.endswith(".csv") else rows.to_parquet(target, index=False)
         listed.append({"href": target.relative_to(root).as_posix(), "name": name, "what": what})
 
     add("results.csv", "raw rows: one per cell, seed and split", run.store.results_csv)
