@@ -43,7 +43,8 @@ def data_version(frame: pd.DataFrame, dataset: str) -> dict:
     rows = frame[frame["dataset"] == dataset]
     run_dir = str(rows["run_dir"].iloc[0]) if "run_dir" in rows and len(rows) else ""
     return {"scheme": str(rows["scheme"].iloc[0]) if "scheme" in rows else "holdout",
-            "fingerprint": str(rows["data_fingerprint"].iloc[0]), "patients": test_patients(run_dir, dataset)}
+            "fingerprint": str(rows["data_fingerprint"].iloc[0]),
+            "patients": test_patients(run_dir, dataset) if run_dir else None}
 
 
 def test_patients(run_dir: str | Path, dataset: str) -> dict | None:
