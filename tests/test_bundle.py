@@ -139,6 +139,9 @@ def test_publish_takes_a_verified_bundle_and_refuses_a_tampered_one(bundle, tmp_
     site = publish([bundle], tmp_path / "site", n_boot=BOOT)
     index = (tmp_path / "site" / "index.html").read_text()
     assert site.pages == 3 and "demo-run" in index
+    blobs = sorted((tmp_path / "site").glob("figures/*/ranks.svg"))  # the rank-stability blob plot, per task
+    assert len(blobs) == 2 and all("Rank stability" in b.read_text() for b in blobs)
+    assert all("rank [95%]" in page.read_text() for page in (tmp_path / "site" / "tasks").glob("*.html"))
     rows = pd.read_csv(tmp_path / "site" / "data" / next((tmp_path / "site" / "data").iterdir()).name / "results.csv")
     assert len(rows) == 16
     edited = _edited(bundle, tmp_path / "t", lambda run: (run / "receipt.json").write_text("{}"), redigest=False)
