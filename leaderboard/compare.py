@@ -216,8 +216,9 @@ def _short(value: object) -> str:
 
 
 def _environment(a: Run, b: Run) -> list[str]:
-    """Receipt fields that differ: commit, device, Python, platform and every recorded package version."""
-    fields = [(name, a.receipt.get(name), b.receipt.get(name)) for name in ("git_commit", "device", "python", "platform")]
+    """Receipt fields that differ: commit, device, torch threads, Python, platform and every package version."""
+    fields = [(name, a.receipt.get(name), b.receipt.get(name)) for name in ("git_commit", "device", "torch_threads", "python",
+                                                                             "platform")]
     packages = [a.receipt.get("packages") or {}, b.receipt.get("packages") or {}]
     fields += [(name, packages[0].get(name), packages[1].get(name)) for name in sorted(set(packages[0]) | set(packages[1]))]
     return [f"{name}: {_short(x)} → {_short(y)}" for name, x, y in fields if x != y]

@@ -135,7 +135,7 @@ def test_configurations_matched_by_label_name_what_differs(demo_run, tmp_path):
     suite["backbones"][0]["identity"]["artefacts"]["precision"] = "float16"
     (copy / "suite.yaml").write_text(yaml.safe_dump(suite))
     receipt = json.loads((copy / "receipt.json").read_text())
-    receipt["packages"]["torch"], receipt["device"] = "0.0.1", "cuda: a test GPU"
+    receipt["packages"]["torch"], receipt["device"], receipt["torch_threads"] = "0.0.1", "cuda: a test GPU", 64
     (copy / "receipt.json").write_text(json.dumps(receipt))
     comparison = compare_runs(demo_run, copy, n_boot=BOOT)
     pair = comparison.pairs.set_index("cell_id_a").loc[row["cell_id"]]
@@ -144,6 +144,7 @@ def test_configurations_matched_by_label_name_what_differs(demo_run, tmp_path):
     assert pair["paired"] and pair["delta"] == 0 and pair["same_labels"] == 1
     assert any(line.startswith("torch: ") and line.endswith("→ 0.0.1") for line in comparison.environment)
     assert any(line.endswith("→ cuda: a test GPU") for line in comparison.environment)
+    assert any(line.startswith("torch_threads: ") and line.endswith("→ 64") for line in comparison.environment)
 
 
 def test_bad_input_is_refused_with_exit_2_and_no_traceback(demo_run, tmp_path, capsys):
