@@ -33,6 +33,8 @@ from pydantic import (
     field_validator,
 )
 
+from skinbench.text_api import ClassNames, TextBackbone  # noqa: F401 - part of the contract
+
 SAMPLE_COLUMNS = ("image", "label", "group")
 """Columns every task table has: image path, label value, group (patient) id."""
 
@@ -100,8 +102,9 @@ def _accepts(annotation: Any, kind: type) -> bool:
 class PluginMeta(BaseModel):
     """What a reader of a leaderboard needs to know about a plugin (MTEB-style model metadata).
 
-    ``pretraining_data`` lets a leaderboard flag overlap between a backbone's pretraining
-    data and an evaluation dataset; ``revision`` pins the weights a preset loads.
+    ``pretraining_data`` (backbones) and ``source`` (datasets: the collections its images come from)
+    name collections of one table (``skinbench/data/audit/collections.yaml``), so the leaderboard can
+    flag a backbone that may have seen the evaluation images; ``revision`` pins the weights a preset loads.
     """
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
@@ -110,6 +113,7 @@ class PluginMeta(BaseModel):
     license: str = ""
     citation: str = ""
     pretraining_data: list[str] = []
+    source: list[str] = []
     revision: str | None = None
     n_parameters: int | None = None
     homepage: str = ""
@@ -376,11 +380,27 @@ class Head(Plugin):
     """A classifier fitted per cell and seed.
 
     ``needs_images = False`` heads get embeddings in ``Part.x``; ``True`` heads get
-    ``Part.x = None`` and the backbone object, for fine-tuning.
+    ``Part.x = None`` and the backbone object, for fine-tuning. ``needs_text = True`` heads
+    (zero-shot, text-initialised) get the backbone too, which must be a :class:`TextBackbone`
+    (the preflight refuses any other pairing), and ``fit(..., classes=ClassNames)`` so they can
+    write their class prompts.
     """
 
     kind = "head"
     needs_images: ClassVar[bool] = False
+    needs_text: ClassVar[bool] = False
+
+    @property
+    def labelled_images(self) -> str:
+        """Which labelled images the fitted head has seen: ``training`` (the default), ``validation``
+        (only to calibrate, e.g. a zero-shot head's temperature) or ``none``. Leaderboards mark the last
+        two "no labelled training images"."""
+        return "training"
+
+    def class_problems(self, classes: ClassNames) -> list[str]:
+        """What keeps this head from running on a task (a text head without prompts for its classes),
+        each naming the head, the task and the fix; checked by the preflight for every task."""
+        return []
 
     def fit(self, train: Part, val: Part, n_classes: int, seed: int, backbone: Backbone | None = None) -> None:
         raise NotImplementedError

@@ -62,6 +62,9 @@ def parser() -> argparse.ArgumentParser:
                                                       "from the stored predictions")
     board.add_argument("--min-n", type=int, help="with --by: subgroups with fewer test images are not scored "
                                                  "(default 10)")
+    board.add_argument("--curves", action="store_true", help="instead: the label-efficiency tables (learning "
+                                                               "curves of protocol.train_fractions / shots); --plot "
+                                                               "writes one figure per task")
     board.add_argument("--n-boot", type=int, help="patient-bootstrap resamples (default 2000)")
     board.add_argument("--allow-different-data", action="store_true", help="show runs of one dataset made on other "
                        "data or test patients as separate datasets instead of refusing them")
@@ -79,6 +82,19 @@ def parser() -> argparse.ArgumentParser:
     validate.add_argument("--out", help="also check that this run directory can be written")
     validate.add_argument("--cache-dir", help="cache root to check (default: $SKINBENCH_CACHE or ~/.cache/skinbench)")
     validate.set_defaults(func=cmd_validate)
+
+    audit = sub.add_parser("audit", help="data audit: near-duplicates across patients, pretraining contamination "
+                                         "and (with --out RUN) likely label errors in the test images",
+                           description="Audit a suite's data before believing a verdict. Near-duplicates (pHash) and "
+                                       "contamination need only the suite; with --out, the likely label errors of "
+                                       "the run's best configurations (cleanlab) and the verdicts that change "
+                                       "without them are added, and everything is written to RUN/audit.json.")
+    audit.add_argument("suite", nargs="?", help="suite YAML file (omit for the demo suite)")
+    audit.add_argument("--out", help="a run directory of this suite: also check its test labels; writes audit.json")
+    audit.add_argument("--cache-dir", help="cache root (perceptual hashes are cached there; default: $SKINBENCH_CACHE "
+                                           "or ~/.cache/skinbench)")
+    audit.add_argument("--n-boot", type=int, help="patient-bootstrap resamples of the sensitivity check (default 2000)")
+    audit.set_defaults(func=cmd_audit)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of suite files (for editors), with every "
                                            "installed plugin's parameters")
@@ -208,7 +224,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         render_report,
         subgroup_stats,
     )
-    from .leaderboard.render import html_figures
+    from .leaderboard.curves import curves_report, plot_curves
+    from .leaderboard.render import curve_figures, html_figures
+    from .leaderboard.stats.curves import learning_curves
     from .leaderboard.subgroups import plot_subgroups, subgroup_report
 
     results = merge_results([read_results(d) for d in args.run_dir], args.allow_different_data)
@@ -217,6 +235,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         options.update({"min_n": args.min_n} if args.min_n is not None else {})
         scores = subgroup_stats(results, args.by, **options)
         report, figures = subgroup_report(scores, args.by, **options), []
+    elif args.curves:
+        curves = learning_curves(results, **options)
+        report, figures = curves_report(curves, **options), curve_figures(curves) if args.format == "html" else []
     else:
         report = build_report(results, **options)
         figures = html_figures(results) if args.format == "html" else []
@@ -229,8 +250,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     for warning in report.warnings:
         print(f"skinbench: warning: {warning}", file=sys.stderr)
     if args.plot:
-        plot_subgroups(scores, args.by, args.plot) if args.by else plot_results(results, args.plot)
-        print(f"wrote {args.plot}")
+        written = ([plot_subgroups(scores, args.by, args.plot)] if args.by else plot_curves(curves, args.plot)
+                   if args.curves else [plot_results(results, args.plot)])
+        print(f"wrote {', '.join(str(p) for p in written if p) or args.plot}")
     return 0
 
 
@@ -255,6 +277,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
     checked = preflight(args.suite, args.out, args.cache_dir)
     print("\n".join(checked.summary()))
     print(f"suite is valid (preflight took {time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from skinbench.data.audit import audit_lines, audit_record, write_audit
+    from skinbench.data.preflight import preflight
+
+    checked = preflight(args.suite, None, args.cache_dir)
+    label_errors = None
+    if args.out:
+        from skinbench.data.audit.label_errors import label_error_audit
+        from skinbench.leaderboard import read_results
+
+        label_errors = label_error_audit(read_results(args.out), args.n_boot)
+    record = audit_record(checked, label_errors)
+    print("\n".join(audit_lines(record)))
+    if args.out:
+        print(f"wrote {write_audit(args.out, record)}")
     return 0
 
 

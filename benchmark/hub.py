@@ -76,6 +76,25 @@ def hub_revision(repo: str, plugin: str, revision: str | None = None, probe: str
                           f"{_first_line(exc)}") from None
 
 
+def hub_snapshot(repo: str, patterns: Sequence[str], plugin: str, revision: str | None = None,
+                 hint: str = OFFLINE_HINT) -> Path:
+    """The snapshot folder of ``repo`` holding the files that match ``patterns`` (small files: configs,
+    tokenizers): from the cache when this revision is there, else downloaded when the hub is reachable."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo, revision=revision, allow_patterns=list(patterns), local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached: the client's error classes vary across versions
+        pass
+    ensure_reachable(plugin, f"'{repo}'", hint)
+    try:
+        return Path(snapshot_download(repo, revision=revision, allow_patterns=list(patterns),
+                                      etag_timeout=PROBE_TIMEOUT_S))
+    except Exception as exc:  # gated or missing repo, bad revision, ...
+        raise ConfigError(f"{plugin}: cannot download '{repo}' at revision {revision or 'main'}: "
+                          f"{_first_line(exc)}") from None
+
+
 def ensure_reachable(plugin: str, wanted: str, hint: str = OFFLINE_HINT) -> None:
     """Raise at once when the hub is offline or does not answer within :data:`PROBE_TIMEOUT_S`."""
     from huggingface_hub import constants

@@ -107,10 +107,8 @@ def label_metrics_batch(cm: np.ndarray, ordinal: bool) -> dict[str, np.ndarray]:
     """
     true_n, pred_n, tp = cm.sum(2), cm.sum(1), np.diagonal(cm, axis1=1, axis2=2)
     n = cm.sum((1, 2))
+    macro, f1 = _macro_f1_batch(true_n, pred_n, tp)
     with np.errstate(divide="ignore", invalid="ignore"):
-        f1 = np.where(true_n + pred_n > 0, 2 * tp / (true_n + pred_n), 0.0)
-        present = (true_n + pred_n) > 0
-        macro = (f1 * present).sum(1) / present.sum(1)
         weighted = (f1 * true_n).sum(1) / n
         recall_present = true_n > 0
         balanced = (np.where(recall_present, tp / np.where(recall_present, true_n, 1), 0)).sum(1) / recall_present.sum(1)
@@ -124,6 +122,18 @@ def label_metrics_batch(cm: np.ndarray, ordinal: bool) -> dict[str, np.ndarray]:
         "qwk": _kappa_batch(cm, "quadratic") if ordinal else np.full(len(cm), np.nan),
     }
     return out
+
+
+def macro_f1_batch(cm: np.ndarray) -> np.ndarray:
+    """Macro-F1 alone of :func:`label_metrics_batch` (over the classes present in truth or prediction)."""
+    return _macro_f1_batch(cm.sum(2), cm.sum(1), np.diagonal(cm, axis1=1, axis2=2))[0]
+
+
+def _macro_f1_batch(true_n: np.ndarray, pred_n: np.ndarray, tp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(true_n + pred_n > 0, 2 * tp / (true_n + pred_n), 0.0)
+        present = (true_n + pred_n) > 0
+        return (f1 * present).sum(1) / present.sum(1), f1
 
 
 def _kappa_batch(cm: np.ndarray, weights: str | None) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Tiny models built in place, for offline tests and benchmarks: random-init Stable Diffusion img2img pipelines
-saved to a folder. Installed with skinbench (no pytest needed), so ``benchmarks/`` can use it too.
+and CLIP models (open_clip and transformers) saved to a folder in the exact on-disk layout of their hub
+repos. Installed with skinbench (no pytest needed), so ``benchmarks/`` can use it too.
 
 ``build_tiny_sd`` follows diffusers' own img2img test components (``get_dummy_components``)
 and generates 32-64 px images in tens of milliseconds on a CPU. ``build_sd15_shaped`` has
@@ -88,4 +89,58 @@ def _save(folder: Path, unet, vae, text_encoder, tokenizer, scheduler) -> Path:
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
     pipe.save_pretrained(folder / "model")
+    return folder / "model"
+
+
+TINY_OPEN_CLIP = {
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+"""A two-tower ViT CLIP with one layer per tower; open_clip's own BPE tokenizer (the default) needs no files."""
+
+
+def build_tiny_open_clip(folder: str | Path, seed: int = 0, image_size: int = 32,
+                         preprocess: dict | None = None) -> Path:
+    """Save a random-init open_clip model as a hub repo is laid out (``open_clip_config.json`` and
+    ``open_clip_model.safetensors``) and return the folder, which ``create_model('local-dir:...')`` loads."""
+    import copy
+
+    import open_clip
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = copy.deepcopy(TINY_OPEN_CLIP)
+    config["vision_cfg"]["image_size"] = image_size
+    preprocess = preprocess or {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711],
+                                "interpolation": "bicubic", "resize_mode": "shortest"}
+    torch.manual_seed(seed)
+    model = open_clip.CLIP(**config)
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": config, "preprocess_cfg": preprocess}))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
+    return folder
+
+
+def build_tiny_hf_clip(folder: str | Path, seed: int = 0, image_size: int = 32) -> Path:
+    """Save a random-init transformers ``CLIPModel`` with its tokenizer (byte-level BPE, written here) and
+    image processor, as ``save_pretrained`` lays out a hub repo, and return the folder."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    folder = Path(folder)
+    tokenizer = write_tokenizer(folder / "_tokenizer_src")
+    torch.manual_seed(seed)
+    config = CLIPConfig(
+        text_config={"bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 1, "hidden_size": 32,
+                     "intermediate_size": 37, "num_attention_heads": 4, "num_hidden_layers": 1,
+                     "vocab_size": len(tokenizer), "max_position_embeddings": MAX_TOKENS},
+        vision_config={"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4, "num_hidden_layers": 1,
+                       "image_size": image_size, "patch_size": 8},
+        projection_dim=16,
+    )
+    model = CLIPModel(config)
+    model.save_pretrained(folder / "model")
+    tokenizer.save_pretrained(folder / "model")
+    CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}) \
+        .save_pretrained(folder / "model")
     return folder / "model"

@@ -19,6 +19,9 @@ STRATIFIED = "dummy:stratified"
 REAL_ONLY = "none"
 """The augmenter every augmentation effect is measured against."""
 
+FULL_DATA = "all"
+"""The learning-curve ``point`` of a row trained on every training patient: the ordinary leaderboard row."""
+
 METRICS = (
     "macro_f1", "weighted_f1", "accuracy", "balanced_accuracy", "mcc", "cohen_kappa",
     "qwk", "auroc", "pr_auc", "top2_accuracy", "ece", "brier", "nll",

@@ -11,6 +11,10 @@ as its LAST line, ``ratio=<suite/bare>``. Random init by default, so it runs off
 
     python benchmarks/embed_throughput.py --model resnet18 --n 96 --batch-size 32 --device cpu
     python benchmarks/embed_throughput.py --full-size --num-workers 8    # a GPU: the setting measured before
+    python benchmarks/embed_throughput.py --backbone open-clip --n 96 --batch-size 32   # ViT-B-16, random init
+
+With ``--backbone open-clip`` (default model open_clip's ``ViT-B-16``), **bare** is open_clip's own eval
+transform (``image_transform_v2`` of the model's ``preprocess_cfg``) and ``model.encode_image``.
 
 ``--full-size`` is DINOv2 ViT-B/14 at its native 518 px on 512 JPEGs of 448 px, batch 64,
 ``precision auto`` (bf16 autocast on CUDA), device auto; any option given explicitly wins.
@@ -29,6 +33,7 @@ from PIL import Image
 
 from skinbench.devices import autocast, resolve_device, resolve_precision
 from skinbench.execution.embedding import embed_paths
+from skinbench.plugins.backbones.open_clip_model import OpenClipBackbone
 from skinbench.plugins.backbones.timm_models import TimmBackbone
 
 DEFAULTS = {"model": "resnet18", "n": 96, "image_size": 256, "batch_size": 32, "device": "cpu", "precision": "fp32",
@@ -59,6 +64,23 @@ def bare_runner(backbone: TimmBackbone, batch_size: int):
             for i in range(0, len(paths), batch_size):
                 x = torch.stack([transform(Image.open(p).convert("RGB")) for p in paths[i:i + batch_size]])
                 model(x.to(device)).float().cpu()
+    return run
+
+
+def open_clip_bare_runner(backbone: OpenClipBackbone, batch_size: int):
+    """What an open_clip user would write: PIL decode, open_clip's eval transform, ``encode_image``."""
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    backbone.pooled_model()
+    model, device = backbone._clip, backbone.device
+    transform = image_transform_v2(PreprocessCfg(**model.visual.preprocess_cfg), is_train=False)
+    dtype = resolve_precision(backbone.config["precision"], device)
+
+    def run(paths):
+        with torch.inference_mode(), autocast(device, dtype):
+            for i in range(0, len(paths), batch_size):
+                x = torch.stack([transform(Image.open(p).convert("RGB")) for p in paths[i:i + batch_size]])
+                model.encode_image(x.to(device)).float().cpu()
     return run
 
 
@@ -99,7 +121,9 @@ def rates(runners: dict, paths: list[str], batch_size: int, repeats: int) -> dic
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full-size", action="store_true", help="DINOv2 ViT-B/14 at 518 px on 448 px JPEGs")
-    parser.add_argument("--model", help=f"timm model (default {DEFAULTS['model']})")
+    parser.add_argument("--backbone", default="timm", choices=["timm", "open-clip"])
+    parser.add_argument("--model", help=f"timm model (default {DEFAULTS['model']}), or open_clip architecture "
+                                        "(default ViT-B-16) or repo folder")
     parser.add_argument("--weights", default="random", help="random (offline), pretrained, or a local file")
     parser.add_argument("--n", type=int, help="number of images")
     parser.add_argument("--image-size", type=int)
@@ -111,6 +135,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, help="interleaved timed runs; medians are reported")
     parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None, help="also time TTA (10 views)")
     args = parser.parse_args()
+    if args.backbone == "open-clip" and args.model is None:
+        args.model = "ViT-B-16"
     for key, value in (FULL_SIZE if args.full_size else DEFAULTS).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -122,16 +148,19 @@ def main() -> None:
     device = resolve_device(args.device)
     common = dict(model=args.model, weights=args.weights, batch_size=args.batch_size, device=args.device,
                   num_workers=args.num_workers, precision=args.precision, jpeg_decoder=args.jpeg_decoder)
-    suite = TimmBackbone(**common)
-    runners = {"bare": bare_runner(suite, args.batch_size), "suite": suite_runner(suite, args.batch_size),
+    kind, bare = (OpenClipBackbone, open_clip_bare_runner) if args.backbone == "open-clip" else (TimmBackbone, bare_runner)
+    if kind is OpenClipBackbone and Path(args.model).is_dir():
+        common.pop("weights")  # a repo folder holds its weights
+    suite = kind(**common)
+    runners = {"bare": bare(suite, args.batch_size), "suite": suite_runner(suite, args.batch_size),
                "limit": limit_runner(suite, args.batch_size)}
     if args.tta:
-        runners["tta"] = suite_runner(TimmBackbone(tta=True, **common), args.batch_size)
+        runners["tta"] = suite_runner(kind(tta=True, **common), args.batch_size)
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_images(Path(tmp), args.n, args.image_size)
         measured = rates(runners, paths, args.batch_size, args.repeats)
     prep = suite.preprocessing()
-    print(f"model={args.model} device={device} precision={suite.identity.artefacts['precision']} "
+    print(f"backbone={args.backbone} model={args.model} device={device} precision={suite.identity.artefacts['precision']} "
           f"input={prep['crop']}px images={args.n}x{args.image_size}px batch_size={args.batch_size} "
           f"num_workers={args.num_workers} jpeg_decoder={args.jpeg_decoder} repeats={args.repeats} (medians)")
     for name, rate in measured.items():

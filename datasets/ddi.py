@@ -32,6 +32,7 @@ class Ddi(FileDataset):
         "citation": "Daneshjou R, Vodrahalli K, Novoa RA, et al. Disparities in dermatology AI performance on a "
                     "diverse, curated clinical image set. Science Advances 8(32), eabq6147 (2022).",
         "url": "https://ddi-dataset.github.io/",
+        "source": ["DDI"],
         "notes": "The CSV has no patient id, so the group is DDI_ID (one image) joined across identical image "
                  "files; two photos of one patient may still fall on both sides of a split.",
     }

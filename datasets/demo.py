@@ -51,7 +51,7 @@ class DemoDataset(Dataset):
         """Where to write the simulated dataset (default: the skinbench cache)."""
         label_maps: dict[str, dict[int, Any]] = Field(default_factory=lambda: THESIS_LABEL_MAPS)
 
-    meta = {"license": "Apache-2.0", "citation": "simulator after Mind the Gap: Can Synthetic Augmentation Boost Skin Feature Classification? (MSc thesis, UCL, 2025), §4.1", "pretraining_data": []}
+    meta = {"license": "Apache-2.0", "citation": "simulator after Mind the Gap: Can Synthetic Augmentation Boost Skin Feature Classification? (MSc thesis, UCL, 2025), §4.1", "source": ["skinbench demo"]}
 
     def tasks(self) -> list[Task]:
         csv = self.generate()

@@ -43,6 +43,7 @@ class Fitzpatrick17k(FileDataset):
         "citation": "Groh M, Harris C, Soenksen L, et al. Evaluating deep neural networks trained on clinical images "
                     "in dermatology with the Fitzpatrick 17k dataset. CVPR Workshops 2021.",
         "url": "https://github.com/mattgroh/fitzpatrick17k",
+        "source": ["Fitzpatrick17k"],
         "notes": "No patient, case or lesion id exists. Group = connected rows sharing md5hash, source url or "
                  "identical image bytes; near-duplicates that differ in bytes (resized copies) are not joined. "
                  "Rows whose qc is listed in exclude_qc are left out and counted.",

@@ -39,6 +39,7 @@ class Ham10000(FileDataset):
         "citation": "Tschandl P, Rosendahl C, Kittler H. The HAM10000 dataset, a large collection of multi-source "
                     "dermatoscopic images of common pigmented skin lesions. Sci Data 5, 180161 (2018).",
         "url": "https://doi.org/10.7910/DVN/DBW86T",
+        "source": ["HAM10000"],
         "notes": "Group = lesion_id. No patient id is released, so two lesions of one patient can still fall "
                  "on both sides of a split. Images are <image_id>.jpg in the two part folders.",
     }

@@ -53,6 +53,7 @@ class Scin(FileDataset):
         "citation": "Ward A, Li J, Wang J, et al. Creating an Empirical Dermatology Dataset Through Crowdsourcing "
                     "With Web Search Advertisements. JAMA Network Open 7(11), e2446615 (2024).",
         "url": "https://github.com/google-research-datasets/scin",
+        "source": ["SCIN"],
         "notes": "root is the folder holding dataset/ as copied from gs://dx-scin-public-data (image paths in the "
                  "CSV are bucket-relative). Group = case_id; cases that share an identical image file are "
                  "joined. The condition is the highest weight in weighted_skin_condition_label (ties: "

@@ -21,6 +21,7 @@ import yaml
 from PIL import Image
 
 from skinbench.cli import main
+from skinbench.testing import build_tiny_open_clip
 
 TINY = {"datasets": [{"name": "demo", "params": {"n_patients": 12, "image_size": 24}}],
         "backbones": [{"name": "handcrafted", "params": {"size": 24}}], "heads": ["logreg"],
@@ -64,6 +65,11 @@ def bomb(frame, folder):
     return frame
 
 
+def prompt_file(path: Path) -> str:
+    path.write_text(yaml.safe_dump({"templates": ["a photo of {}."], "tasks": {"acne": {"classes": {"0": "clear"}}}}))
+    return str(path)
+
+
 def cell(frame, row, column, value):
     frame[column] = frame[column].astype(object)
     frame.loc[row, column] = value
@@ -84,6 +90,10 @@ def cases(root: Path):
     yield "unknown plugin parameter", {**TINY, "heads": [{"name": "logreg", "params": {"Cs": [1]}}]}, []
     yield "missing PanDerm checkpoint", {**TINY, "backbones": [{"name": "panderm", "params": {
         "weights": str(root / "nowhere.pth")}}]}, []
+    yield "zero-shot head on an image-only backbone", {**TINY, "heads": ["zero-shot"]}, []
+    yield "prompt file without the task", {**TINY, "backbones": [{"name": "open-clip", "params": {
+        "model": str(build_tiny_open_clip(root / "clip"))}}], "heads": [{"name": "zero-shot", "params": {
+            "prompts": prompt_file(root / "prompts.yaml")}}]}, []
     yield "missing column", generic_suite(generic_data(root / "col"), label_columns=["severity"]), []
     yield "missing image", generic_suite(generic_data(root / "missing", edit=missing_image)), []
     yield "corrupt image", generic_suite(generic_data(root / "corrupt", edit=corrupt_image)), []
@@ -97,9 +107,13 @@ def cases(root: Path):
     split = generic_suite(generic_data(root / "split", edit=lambda f, _: f.assign(
         split=["test" if i in (0, 3) else "train" for i in range(len(f))])))
     yield "patient on both sides of a given split", {**split, "protocol": {**TINY["protocol"], "split_column": "split"}}, []
+    yield "`near_duplicate_threshold: \"ten\"`", {**TINY, "protocol": {"near_duplicate_threshold": "ten"}}, []
+    yield "`join_near_duplicates: \"yes\"`", {**TINY, "protocol": {"join_near_duplicates": "yes"}}, []
     yield "`scheme: kfold`", {**TINY, "protocol": {"scheme": "kfold"}}, []
     yield "`scheme: cv` with more folds than patients", {**TINY, "protocol": {"scheme": "cv", "folds": 20}}, []
     yield "`scheme: cv` with holdout `repeats`", {**TINY, "protocol": {"scheme": "cv", "repeats": 3}}, []
+    yield "a learning-curve fraction of 0 and shots not a number", {**TINY, "protocol": {
+        "train_fractions": [0, 0.5], "shots": ["two"]}}, []
     yield "suite not UTF-8", "name: caf\xe9\n".encode("latin-1"), []
     (root / "a_file").write_text("x")
     yield "`--out` is a file", TINY, ["--out", str(root / "a_file")]

@@ -32,7 +32,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from skinbench.api import SkinbenchError
 from skinbench.atomic import atomic_write
-from skinbench.vocabulary import LABEL_METRICS
+from skinbench.vocabulary import FULL_DATA, LABEL_METRICS
 
 from .stats import N_BOOT, LeaderboardStats, leaderboard_stats, predictions_file
 from .tables import read_results
@@ -127,12 +127,18 @@ def _run_files(run_dir: Path, results: pd.DataFrame) -> dict[str, Path]:
     files.update({f"split/{p.name}": p for p in sorted((run_dir / "split").glob("*.json"))})
     ok = results[results["status"] == "ok"]
     for row in ok.itertuples(index=False):
-        path = predictions_file(run_dir, row.cell_id, row.seed, row.split, row.fold)
+        path = row_predictions(run_dir, row)
         if not path.exists():
             raise SkinbenchError(f"{path} is missing: every successful row's predictions go into a bundle, so that "
                                  "its numbers can be recomputed; rerun the suite into this run directory first")
         files[f"predictions/{path.name}"] = path
     return files
+
+
+def row_predictions(run_dir: str | Path, row) -> Path:
+    """The predictions file of one result row (a learning-curve row's carries its point and draw)."""
+    return predictions_file(run_dir, row.cell_id, row.seed, row.split, row.fold, str(getattr(row, "point", FULL_DATA)),
+                            int(getattr(row, "draw", 0)))
 
 
 def leaderboard_record(stats: LeaderboardStats, seed: int) -> dict:

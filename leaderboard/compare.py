@@ -33,6 +33,7 @@ from .stats import (
     TaskPredictions,
     bootstrap_task,
     directional_holm,
+    full_data,
     leaderboard_metrics,
     leaderboard_stats,
     load_predictions,
@@ -110,7 +111,7 @@ def load_run(run_dir: str | Path, n_boot: int = N_BOOT, seed: int = 0, alpha: fl
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SkinbenchError(f"{run_dir} is not a directory: give a run directory written by `skinbench run`")
-    results = read_results(run_dir)
+    results = full_data(read_results(run_dir))  # learning-curve rows are not on the leaderboard
     store = ResultsStore(run_dir)
     store.records()
     if store.problems:

@@ -12,6 +12,7 @@ import functools
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -160,4 +161,41 @@ def blob_plot(frequencies: pd.DataFrame, ranks: pd.DataFrame, title: str) -> Fig
     axes.grid(axis="y", color="#eaeef2")
     axes.set_axisbelow(True)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False, markerscale=0.5)
+    return figure
+
+
+@plain_text
+def learning_curve(points: pd.DataFrame, title: str, no_labels: frozenset[str] = frozenset()) -> Figure:
+    """Macro-F1 against training patients (log axis) of one task: a line per configuration with its 95% band,
+    and the stratified dummy's macro-F1 at each size as the dashed chance line.
+
+    ``points`` is one task's rows of :class:`skinbench.leaderboard.stats.curves.CurveStats.points`. Heads
+    labelled in ``no_labels`` train on no labelled image (zero-shot): drawn dotted, the curve's 0-label start."""
+    figure = Figure(figsize=(7.5, 4.2))
+    axes = figure.subplots()
+    models = points[~points["head"].astype(str).str.startswith("dummy:")]
+    for index, (_, curve) in enumerate(models.groupby("cell_id", sort=False)):
+        curve = curve.sort_values("n_train_patients")
+        colour = matplotlib.colormaps["tab10"](index % 10)
+        label = " · ".join(str(curve[c].iloc[0]) for c in ("backbone_label", "augmenter_label", "head_label"))
+        zero_shot = str(curve["head_label"].iloc[0]) in no_labels
+        axes.plot(curve["n_train_patients"], curve["macro_f1"], marker="o", color=colour, linewidth=1.5,
+                  linestyle=":" if zero_shot else "-", label=f"{label} (no labelled images)" if zero_shot else label)
+        axes.fill_between(curve["n_train_patients"], curve["macro_f1_ci_low"], curve["macro_f1_ci_high"],
+                          color=colour, alpha=0.15, linewidth=0)
+    chance = points[points["head"].astype(str) == "dummy:stratified"].sort_values("n_train_patients")
+    if len(chance):
+        axes.plot(chance["n_train_patients"], chance["macro_f1"], color="black", linestyle="--", linewidth=1,
+                  label="chance (stratified dummy)")
+    axes.set_xscale("log")
+    sizes = np.unique(np.round(points["n_train_patients"].to_numpy(float), 1))
+    axes.set_xticks(sizes, [format(v, ".0f") if v == round(v) else format(v, ".1f") for v in sizes])
+    axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel("training patients (log scale; mean over draws and folds)")
+    axes.set_ylabel("macro-F1 on the same test patients")
+    axes.set_title(title, fontsize=10, loc="left")
+    axes.grid(color="#eaeef2")
+    axes.set_axisbelow(True)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     return figure

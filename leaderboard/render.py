@@ -19,7 +19,9 @@ from skinbench.api import SkinbenchError
 from tabulate import LATEX_ESCAPE_RULES, tabulate
 
 from .plots import PLOT_CAPTION, has_model_cells, plot_results, run_display_names
+from .figures import learning_curve
 from .stats import N_BOOT
+from .stats.curves import CurveStats, learning_curves
 from .layout import Report, Section
 from .tables import build_report, read_results
 
@@ -27,6 +29,8 @@ FORMATS = ("markdown", "latex", "html", "csv")
 STRIP_PNG = "synthetic_strip.png"
 GENERATION_LOG = "generation_log.csv"
 STRIP_CAPTION = "Real training images and synthetic images generated from them"
+LEARNING_CURVE_CAPTION = ("macro-F1 against training patients (log scale) per configuration, with 95% patient-bootstrap "
+                          "bands on the same test patients at every size; dashed: the stratified dummy (chance)")
 
 
 def render(run_dir: str | Path, fmt: str = "markdown", digits: int = 2, n_boot: int = N_BOOT) -> str:
@@ -157,15 +161,27 @@ def _html_figure(caption: str, png: bytes | None) -> str:
 
 
 def html_figures(results: pd.DataFrame, run_dir: str | Path | None = None) -> list[tuple[str, bytes | None]]:
-    """The macro-F1 chart and, from a run directory, the real-vs-synthetic strip."""
+    """The macro-F1 chart, the learning curves and, from a run directory, the real-vs-synthetic strip."""
     figures = []
     if has_model_cells(results):
         chart = io.BytesIO()
         plot_results(results, chart, dataset_names=run_display_names(run_dir) if run_dir is not None else None)
         figures.append((PLOT_CAPTION, chart.getvalue()))
+    figures += curve_figures(learning_curves(results))
     if run_dir is not None:
         figures += _synthetic_strip(Path(run_dir))
     return figures
+
+
+def curve_figures(curves: CurveStats) -> list[tuple[str, bytes | None]]:
+    """One learning-curve figure (PNG) per task with curve points."""
+    out = []
+    for (dataset, task), points in (curves.points.groupby(["dataset", "task"], sort=False) if not curves.empty else []):
+        buffer = io.BytesIO()
+        learning_curve(points, f"Learning curves: {dataset}/{task}").savefig(buffer, format="png", dpi=110,
+                                                                             bbox_inches="tight")
+        out.append((f"{dataset}/{task}: {LEARNING_CURVE_CAPTION}", buffer.getvalue()))
+    return out
 
 
 def _synthetic_strip(run_dir: Path) -> list[tuple[str, bytes | None]]:

@@ -24,11 +24,14 @@ from skinbench.vocabulary import (
     format_p,
 )
 
+from .curves import label_efficiency_table
+from .audit import CONTAMINATION_CAPTION, audit_findings, audit_warnings, contamination_column
 from .layout import Report, Section, Table
 from .merge import merge_runs
 from .rank_tables import consensus_table, rank_stability_table, rank_text
 from .sizes import sample_size_table, variance_table
 from .stats import ALPHA, N_BOOT, LeaderboardStats, cv_variance_inflation, leaderboard_stats
+from .stats.curves import learning_curves
 
 MOST_FREQUENT, UNIFORM = "dummy:most_frequent", "dummy:uniform"
 DUMMY_NAMES = {MOST_FREQUENT: "most-frequent", UNIFORM: "uniform", STRATIFIED: "stratified"}
@@ -180,6 +183,8 @@ def verdict_table(configs: pd.DataFrame, stats: LeaderboardStats, note: str, dig
                    "p (Holm)": format_p(cell["p_vs_best_dummy_holm"]),
                    "verdict": VERDICT_TEXT.get(cell["verdict"], MISSING),
                    "vs best": _tie_text(cell), "rank [95%]": rank_text(cell)}
+            if "contamination" in cell:
+                row["contamination"] = cell["contamination"]
             if ordinal:
                 row["QWK"] = _interval(cell, "qwk", digits)
             rows.append(row)
@@ -193,7 +198,8 @@ def verdict_table(configs: pd.DataFrame, stats: LeaderboardStats, note: str, dig
                 "above chance), Holm-corrected over both "
                 f"directions of all {stats.n_models} model configurations, and the verdict is 'above' or 'below "
                 f"chance' when that corrected p < {ALPHA:g}"
-                + (" (QWK: ordinal tasks only)." if ordinal else "."),
+                + (" (QWK: ordinal tasks only)." if ordinal else ".")
+                + (f" {CONTAMINATION_CAPTION}." if "contamination" in models else ""),
         frame=pd.DataFrame(rows),
     )
 
@@ -271,8 +277,10 @@ def _shorten(error: object, max_chars: int) -> str:
 def build_report(results: pd.DataFrame, digits: int = 2, n_boot: int = N_BOOT, seed: int = 0) -> Report:
     """All tables, one section per dataset, then warnings and failures when there are any."""
     stats = leaderboard_stats(results, n_boot=n_boot, seed=seed)
+    curves = learning_curves(results, n_boot=n_boot, seed=seed)
     note = interval_note(stats)
-    configs = stats.configurations
+    findings = audit_findings(results)
+    configs = stats.configurations.assign(contamination=lambda c: contamination_column(c, findings))
     sections = []
     for dataset in _ordered(results["dataset"]):
         dataset_configs = configs[configs["dataset"] == dataset]
@@ -286,10 +294,11 @@ def build_report(results: pd.DataFrame, digits: int = 2, n_boot: int = N_BOOT, s
             variance_table(stats, dataset, digits),
             rank_stability_table(stats, dataset, digits),
             consensus_table(stats, dataset, digits),
+            label_efficiency_table(curves, dataset, digits, n_boot),
         ]
         sections.append(Section(title=f"Dataset {dataset}{_scheme_text(results, dataset)}",
                                 tables=[t for t in tables if t is not None]))
-    warned = left_out_rows(results) + stats.warnings
+    warned = left_out_rows(results) + audit_warnings(results, findings) + stats.warnings
     if warned:
         sections.append(Section(title="Warnings", tables=[warnings_table(warned)]))
     if (results["status"] != "ok").any():

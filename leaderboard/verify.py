@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from skinbench.api import ConfigError, DataError, SkinbenchError
 from skinbench.metrics import score
 from skinbench.record.store import ResultsStore
-from skinbench.vocabulary import DUMMY_HEADS
+from skinbench.vocabulary import DUMMY_HEADS, FULL_DATA
 
 from .bundle import (
     BUNDLE_SCHEMA,
@@ -38,10 +38,11 @@ from .bundle import (
     MANIFEST,
     Manifest,
     leaderboard_record,
+    row_predictions,
     sha256,
 )
 from .merge import test_patients
-from .stats import leaderboard_stats, predictions_file
+from .stats import leaderboard_stats
 from .tables import read_results
 
 TOLERANCE = 1e-9
@@ -152,8 +153,9 @@ def _rows(bundle: Path, run_dir: Path) -> str:
     models = results[(results["status"] == "ok") & ~results["head"].isin(DUMMY_HEADS)]
     problems = []
     for row in models.itertuples(index=False):
-        path = predictions_file(run_dir, row.cell_id, row.seed, row.split, row.fold)
-        where = f"results.jsonl: cell {row.cell_id} seed {row.seed} split {row.split} fold {row.fold}"
+        path = row_predictions(run_dir, row)
+        where = f"results.jsonl: cell {row.cell_id} seed {row.seed} split {row.split} fold {row.fold}" + (
+            f" point {row.point} draw {row.draw}" if str(getattr(row, "point", FULL_DATA)) != FULL_DATA else "")
         if not path.exists():
             problems.append(f"{where}: its predictions file {path.name} is missing")
             continue

@@ -160,5 +160,6 @@ def resolved(suite: Suite, plugins: dict[str, list]) -> dict[str, Any]:
         out[key] = [{"name": p.name, "params": p.config, "label": p.label,
                      **({"tasks": e.tasks} if e.tasks is not None else {}),
                      **({"display_name": e.label} if e.label else {}),
+                     **({"labelled_images": p.labelled_images} if p.kind == "head" else {}),
                      "identity": p.identity.record()} for p, e in zip(instances, entries)]
     return out

@@ -12,7 +12,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from skinbench.hashing import file_digest
+from skinbench.hashing import file_digests
 
 
 def linked_groups(groups: pd.Series, *links: pd.Series) -> pd.Series:
@@ -43,7 +43,7 @@ def identical_image_groups(images: pd.Series, groups: pd.Series) -> tuple[dict[s
 
     ``images`` and ``groups`` are aligned rows from every task of one dataset."""
     frame = pd.DataFrame({"image": images.astype(str).to_numpy(), "group": groups.astype(str).to_numpy()})
-    frame["digest"] = [file_digest(p) for p in frame["image"]]
+    frame["digest"] = file_digests(frame["image"])
     joined = linked_groups(frame["group"], frame["digest"])
     mapping = dict(zip(frame["group"], joined))
     shared = frame.groupby("digest", sort=False)["group"].nunique()

@@ -4,7 +4,8 @@
 the run directory until it passes. It checks the suite's types and every plugin's
 construction, resolves every plugin's identity (which hashes weights and fails fast when
 weights, model folders or the hub are not reachable), reads every dataset row and image,
-joins identical images across patients, draws the test splits, checks each class has
+joins identical images across patients, finds near-duplicate images across patients (the audit's
+fast part; joined too with ``protocol.join_near_duplicates``), draws the test splits, checks each class has
 training images, and that the output and cache folders are writable with room to spare.
 """
 from __future__ import annotations
@@ -19,18 +20,26 @@ from typing import Any, Iterable
 import pandas as pd
 
 from skinbench.api import (
+    ClassNames,
     ConfigError,
     DataError,
     Dataset,
     Plugin,
     SkinbenchError,
     Task,
+    TextBackbone,
     did_you_mean,
 )
 from skinbench.data.checks import class_counts, class_warnings, left_out_warnings, split_problems, task_problems
+from skinbench.data.audit.near_duplicates import (
+    cross_patient_pairs,
+    near_duplicate_groups,
+    pair_warning,
+    with_split_sides,
+)
 from skinbench.data.groups import identical_image_groups
 from skinbench.atomic import utf8_problem
-from skinbench.hashing import config_hash, file_digest
+from skinbench.hashing import config_hash, file_digests, use_digest_store
 from skinbench.data.protocol import (
     Protocol,
     TestPart,
@@ -61,6 +70,8 @@ class LoadedDataset:
     splits: dict[TestPart, list[str]]
     fingerprint: str
     warnings: list[str] = field(default_factory=list)
+    near_duplicates: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Near-duplicate image pairs under different patients (before any join), with their split sides."""
 
     @property
     def label(self) -> str:
@@ -123,14 +134,16 @@ def preflight(suite: Suite | dict | str | Path | None, out_dir: str | Path | Non
     config_problems = list(catalogue.broken.values()) + resolve_identities(plugins)
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     config_problems += folder_problems(out_dir, "--out (the run directory)") + folder_problems(cache_root, "the cache folder")
+    use_digest_store(cache_root)
     datasets, data_problems = [], []
     for plugin, entry in zip(plugins["datasets"], suite.datasets):
         try:
-            datasets.append(load_dataset(plugin, entry, suite.protocol))
+            datasets.append(load_dataset(plugin, entry, suite.protocol, cache_root))
         except DataError as exc:
             data_problems += exc.problems
         except ConfigError as exc:
             config_problems.append(str(exc))
+    config_problems += text_head_problems(plugins, datasets)
     if config_problems:
         raise ConfigError("the suite cannot run:\n" + "\n".join(f"- {p}" for p in config_problems + data_problems))
     if data_problems:
@@ -177,6 +190,20 @@ def resolve_identities(plugins: dict[str, list[Plugin]]) -> list[str]:
     return problems
 
 
+def text_head_problems(plugins: dict[str, list[Plugin]], datasets: list[LoadedDataset]) -> list[str]:
+    """Heads that read class names need a backbone with text embeddings, and prompts for every task."""
+    problems = []
+    for head in (h for h in plugins["heads"] if h.needs_text):
+        for backbone in plugins["backbones"]:
+            if not isinstance(backbone, TextBackbone):
+                problems.append(f"head '{head.label}' needs text embeddings, which backbone '{backbone.label}' cannot "
+                                "give (it has no embed_text); pair it with a vision-language backbone (open-clip, "
+                                "hf-clip), or run the other backbones in a second suite and merge both run "
+                                "directories in the leaderboard")
+        problems += [p for ds in datasets for task in ds.tasks for p in head.class_problems(ClassNames.of(task))]
+    return problems
+
+
 def folder_problems(folder: str | Path | None, what: str) -> list[str]:
     """A folder that is a file, or cannot be created or written, is a problem before anything runs."""
     if folder is None:
@@ -211,8 +238,9 @@ def space_warnings(checked: Preflight) -> list[str]:
 # ---------------------------------------------------------------- datasets
 
 
-def load_dataset(plugin: Dataset, entry: Entry, protocol: Protocol) -> LoadedDataset:
-    """Load and check every task, join identical images, draw the splits, select the tasks."""
+def load_dataset(plugin: Dataset, entry: Entry, protocol: Protocol, cache_root: Path | None = None) -> LoadedDataset:
+    """Load and check every task, join identical images (and near-duplicates when asked), draw the splits,
+    select the tasks."""
     where = f"dataset '{plugin.label}'"
     tasks = _call(plugin.tasks, where, "failed to load")
     problems = [p for task in tasks for p in task_problems(task)]
@@ -222,6 +250,7 @@ def load_dataset(plugin: Dataset, entry: Entry, protocol: Protocol) -> LoadedDat
         raise DataError(problems)
     table = _call(lambda: plugin.split_table(tasks), where, "failed to list its labelled images for the split")
     tasks, table, warnings = join_identical_images(tasks, table, where)
+    tasks, table, pairs = join_near_duplicates(tasks, table, protocol, cache_root)
     splits, problems = choose_splits(where, table, tasks, protocol)
     tasks = select_tasks(tasks, entry.tasks, where)
     problems += [p for task in tasks for p in split_problems(task, splits, where, protocol)]
@@ -229,7 +258,9 @@ def load_dataset(plugin: Dataset, entry: Entry, protocol: Protocol) -> LoadedDat
         raise DataError(problems)
     warnings += [w for task in tasks for w in left_out_warnings(task, where)]
     warnings += [w for task in tasks for w in class_warnings(task, splits, where, protocol)]
-    return LoadedDataset(plugin, entry, tasks, splits, dataset_fingerprint(tasks, table), warnings)
+    pairs = with_split_sides(pairs, splits, protocol)
+    warnings += pair_warning(pairs, where, protocol)
+    return LoadedDataset(plugin, entry, tasks, splits, dataset_fingerprint(tasks, table), warnings, pairs)
 
 
 def _call(fn, where: str, what: str):
@@ -243,10 +274,31 @@ def _call(fn, where: str, what: str):
 
 def join_identical_images(tasks: list[Task], table: pd.DataFrame, where: str) -> tuple[list[Task], pd.DataFrame, list[str]]:
     """Patients that share an image file (same bytes) become one patient, in every task and the split table."""
-    every = pd.concat([table[["image", "group"]], *(t.samples[["image", "group"]] for t in tasks)], ignore_index=True)
+    every = _every_image(tasks, table)
     joined, warnings = identical_image_groups(every["image"], every["group"].astype(str))
     return ([_with_groups(t, joined) for t in tasks], table.assign(group=table["group"].astype(str).map(joined)),
             [f"{where}: {w}" for w in warnings])
+
+
+def join_near_duplicates(tasks: list[Task], table: pd.DataFrame, protocol: Protocol,
+                         cache_root: Path | None) -> tuple[list[Task], pd.DataFrame, pd.DataFrame]:
+    """The audit's fast part: near-duplicate pairs across patients (pHash), joined into one patient each
+    when ``protocol.join_near_duplicates`` is on, through the same join as identical images."""
+    from skinbench.execution.cache import default_cache_dir
+
+    every = _every_image(tasks, table)
+    pairs = cross_patient_pairs(every["image"], every["group"], protocol.near_duplicate_threshold,
+                                cache_root if cache_root is not None else default_cache_dir())
+    if not protocol.join_near_duplicates or pairs.empty:
+        return tasks, table, pairs
+    joined = near_duplicate_groups(every["image"], every["group"], pairs)
+    pairs = pairs.assign(joined_as=pairs["patient_a"].map(joined))
+    return [_with_groups(t, joined) for t in tasks], table.assign(group=table["group"].astype(str).map(joined)), pairs
+
+
+def _every_image(tasks: list[Task], table: pd.DataFrame) -> pd.DataFrame:
+    """Image and patient of every row of the split table and of every task."""
+    return pd.concat([table[["image", "group"]], *(t.samples[["image", "group"]] for t in tasks)], ignore_index=True)
 
 
 def _with_groups(task: Task, joined: dict[str, str]) -> Task:
@@ -294,9 +346,9 @@ def dataset_fingerprint(tasks: list[Task], table: pd.DataFrame) -> str:
     for task in tasks:
         samples = task.samples
         strata = samples["stratum"] if "stratum" in samples else samples["label"]
-        rows = sorted(zip((file_digest(p) for p in samples["image"]), samples["label"].astype(str),
+        rows = sorted(zip(file_digests(samples["image"]), samples["label"].astype(str),
                           strata.astype(str), samples["group"].astype(str)))
         described[task.name] = {"classes": [str(c) for c in task.classes], "ordinal": task.ordinal, "rows": rows}
-    described["_split_table"] = sorted(zip((file_digest(p) for p in table["image"]), table["task"].astype(str),
+    described["_split_table"] = sorted(zip(file_digests(table["image"]), table["task"].astype(str),
                                            table["stratum"].astype(str), table["group"].astype(str)))
     return config_hash(described)

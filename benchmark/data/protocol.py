@@ -23,6 +23,8 @@ from pydantic import (
 from sklearn.model_selection import StratifiedGroupKFold
 
 from skinbench.api import ConfigError
+from skinbench.data.curves import curve_points
+from skinbench.vocabulary import FULL_DATA
 
 SEED_EFFECTS = {
     "changes": ["head initialisation", "validation fold", "augmentation sampling"],
@@ -30,6 +32,10 @@ SEED_EFFECTS = {
 }
 CV_ONLY = ("folds", "cv_repeats")
 HOLDOUT_ONLY = ("test_fraction", "tau", "repeats", "resample_split", "split_file", "split_column")
+CURVE_FIELDS = ("train_fractions", "shots", "curve_draws")
+"""Learning-curve settings: each point and draw is a row key (like seeds), not part of a cell's identity."""
+NEAR_DUPLICATE_FIELDS = ("join_near_duplicates", "near_duplicate_threshold")
+"""Change the split only when joining is on: outside the identity otherwise, so existing cell ids stay."""
 
 TestPart = tuple[int, int]
 """Which patients one evaluation tests on: (split, fold). Holdout: (split, 0); cv: (repeat, outer fold)."""
@@ -66,6 +72,13 @@ class Protocol(BaseModel):
     scheme: Literal["holdout", "cv"] = "holdout"
     folds: int = Field(5, ge=2)
     cv_repeats: int = Field(1, ge=1)
+    train_fractions: list[Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=list)
+    shots: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list)
+    curve_draws: int = Field(5, ge=1)
+    join_near_duplicates: bool = False
+    """Join patients whose images are near-duplicates (perceptual hash within the threshold), like identical files."""
+    near_duplicate_threshold: int = Field(10, ge=0, le=64)
+    """Largest Hamming distance between two 64-bit pHashes that counts as a near-duplicate (audit and join)."""
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -105,9 +118,13 @@ class Protocol(BaseModel):
         """What changes a cell's scores (seeds, splits and folds are columns, not part of the cell).
 
         Only the active scheme's fields count: a holdout cell's identity is what it was before the
-        cv scheme existed, and a cv cell never shares an id with a holdout cell."""
+        cv scheme existed, and a cv cell never shares an id with a holdout cell. The near-duplicate
+        settings count only when ``join_near_duplicates`` is on (then the threshold moves patients);
+        off, the threshold changes the audit's report and no score."""
         holdout_as_before = () if self.cv else ("scheme",)
-        return self.model_dump(exclude={"seeds", "repeats", "cv_repeats", *self._other_scheme(), *holdout_as_before})
+        unjoined_as_before = () if self.join_near_duplicates else NEAR_DUPLICATE_FIELDS
+        return self.model_dump(exclude={"seeds", "repeats", "cv_repeats", *CURVE_FIELDS, *self._other_scheme(),
+                                        *holdout_as_before, *unjoined_as_before})
 
     def _other_scheme(self) -> tuple[str, ...]:
         """The fields that only the scheme not in use reads."""
@@ -134,6 +151,12 @@ class Protocol(BaseModel):
         if self.resample_split:
             return [(split, 0, seed) for split, seed in enumerate(self.seeds)]
         return [(split, fold, seed) for split, fold in self.test_parts() for seed in self.seeds]
+
+    def curve_runs(self) -> list[tuple[str, int]]:
+        """Every (point, draw) a fold is trained at: all training patients (draw 0), then each learning-curve
+        point (:mod:`skinbench.data.curves`) with ``curve_draws`` subsamples."""
+        return [(FULL_DATA, 0)] + [(point, draw) for point in curve_points(self.train_fractions, self.shots)
+                               for draw in range(self.curve_draws)]
 
     def part_name(self, part: TestPart) -> str:
         """How messages name one test part: 'split 1' or 'repeat 0, fold 3'."""
@@ -240,9 +263,13 @@ def validation_fold(y: np.ndarray, groups: np.ndarray, n_folds: int, seed: int) 
     k = min(n_folds, n_groups)
     if k < 2:
         raise ConfigError(f"the training part has {n_groups} patient(s); at least 2 are needed for validation")
-    val_idx = _grouped_test_folds(y, groups, k, seed)[0]
     val = np.zeros(len(y), dtype=bool)
-    val[val_idx] = True
+    largest_class = int(np.bincount(y).max())
+    if largest_class < 2:  # a tiny learning-curve subsample: one image per class, nothing to stratify
+        patients = np.unique(groups)
+        val[groups == patients[np.random.default_rng(seed).integers(len(patients))]] = True
+        return ~val, val
+    val[_grouped_test_folds(y, groups, min(k, largest_class), seed)[0]] = True  # scikit-learn needs k ≤ a class's size
     return ~val, val
 
 

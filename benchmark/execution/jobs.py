@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from skinbench.api import Augmenter, Backbone, Head, Part, PluginError, SkinbenchError, Task
+from skinbench.api import Augmenter, Backbone, ClassNames, Head, Part, PluginError, SkinbenchError, Task
 from skinbench.execution.embedding import embed_chunk
 from skinbench.metrics import score
 
@@ -100,8 +100,10 @@ class HeadResult:
 
 
 def head_task(head: Head, backbone: Backbone | None, parts: tuple[Part, Part, Part], n_classes: int,
-              ordinal: bool, seed: int, blobs: dict[str, bytes] | None = None) -> HeadResult:
-    """Fit one head on (train, val), predict and score the test part.
+              ordinal: bool, seed: int, blobs: dict[str, bytes] | None = None,
+              classes: ClassNames | None = None) -> HeadResult:
+    """Fit one head on (train, val), predict and score the test part. A head that ``needs_text`` gets the
+    backbone and the task's ``classes`` too.
 
     BLAS runs on one thread here, in every executor: results then do not depend on how many
     cores a worker has, so the Dask executor reproduces the in-process run bit for bit."""
@@ -109,7 +111,9 @@ def head_task(head: Head, backbone: Backbone | None, parts: tuple[Part, Part, Pa
         start = time.perf_counter()
         train, val, test = (_materialized_part(p, blobs) for p in parts) if blobs else parts
         with threadpool_limits(limits=1):
-            head.fit(train, val, n_classes, seed, backbone=backbone if head.needs_images else None)
+            text = {"classes": classes} if head.needs_text else {}
+            head.fit(train, val, n_classes, seed, backbone=backbone if head.needs_images or head.needs_text else None,
+                     **text)
             prediction = head.predict(test)
         check_prediction(prediction, len(test), n_classes)
         labels = np.asarray(prediction.labels)

@@ -21,6 +21,7 @@ from filelock import FileLock, Timeout
 from skinbench.api import (
     Augmenter,
     Backbone,
+    ClassNames,
     ConfigError,
     Head,
     Part,
@@ -36,7 +37,7 @@ from skinbench.hashing import file_digest
 from skinbench.record.identity import cell_id, embedding_key
 from skinbench.data.protocol import leakage_problems
 from skinbench.record.rundir import write_run_header
-from skinbench.record.store import ResultsStore, prediction_frame
+from skinbench.record.store import ROW_KEY, ResultsStore, prediction_frame
 from skinbench.configuration.suite import Executor as ExecutorConfig
 from skinbench.configuration.suite import Suite
 from skinbench.execution.progress import Progress
@@ -106,36 +107,33 @@ class Grid:
     def cell_id(self, ds: LoadedDataset, task: Task, backbone: Any, augmenter: Any, head: Any) -> str:
         return cell_id(ds.key, task.name, backbone, augmenter, head, self.protocol.identity())
 
-    def pending(self, key: str, split: int, outer: int, seed: int) -> bool:
-        return (key, seed, split, outer) not in self.done and (self.only is None or key in self.only)
+    def pending(self, key: str, split: int, outer: int, seed: int, point: str, draw: int) -> bool:
+        return (key, seed, split, outer, point, draw) not in self.done and (self.only is None or key in self.only)
 
     # ---------------------------------------------------------------- planning
-    def folds(self) -> Iterable[tuple[LoadedDataset, Task, int, int, int]]:
+    def folds(self) -> Iterable[tuple[LoadedDataset, Task, int, int, int, str, int]]:
         for ds in self.checked.datasets:
             for task in ds.tasks:
                 for split, outer, seed in self.protocol.runs():
-                    yield ds, task, split, outer, seed
-
-    def make_fold(self, ds: LoadedDataset, task: Task, split: int, outer: int, seed: int) -> Fold:
-        return make_fold(ds, task, split, outer, seed, self.protocol.val_folds)
+                    for point, draw in self.protocol.curve_runs():
+                        yield ds, task, split, outer, seed, point, draw
 
     def plan(self) -> tuple[list[Group], list[tuple[Fold, str]]]:
         """Groups of pending model cells, and pending dummy cells, fold by fold."""
         groups, dummies = [], []
-        for ds, task, split, outer, seed in self.folds():
+        for ds, task, *run in self.folds():
             fold = None
             for kind in DUMMIES:
-                key = self.cell_id(ds, task, "-", "-", f"dummy:{kind}")
-                if self.pending(key, split, outer, seed):
-                    fold = fold or self.make_fold(ds, task, split, outer, seed)
+                if self.pending(self.cell_id(ds, task, "-", "-", f"dummy:{kind}"), *run):
+                    fold = fold or make_fold(ds, task, *run[:3], self.protocol, *run[3:])
                     dummies.append((fold, kind))
             for ai, augmenter in enumerate(self.augmenters):
                 heads = {bi: [hi for hi, h in enumerate(self.heads)
-                              if self.pending(self.cell_id(ds, task, b, augmenter, h), split, outer, seed)]
+                              if self.pending(self.cell_id(ds, task, b, augmenter, h), *run)]
                          for bi, b in enumerate(self.backbones)}
                 heads = {bi: his for bi, his in heads.items() if his}
                 if heads:
-                    fold = fold or self.make_fold(ds, task, split, outer, seed)
+                    fold = fold or make_fold(ds, task, *run[:3], self.protocol, *run[3:])
                     groups.append(Group(fold, ai, heads))
         return groups, dummies
 
@@ -307,9 +305,10 @@ class Grid:
                     continue
                 frames = parts
             self.submit(("head", row, fold), head_task, self.shared[id(head)],
-                        self.shared[id(backbone)] if head.needs_images else None, frames,
+                        self.shared[id(backbone)] if head.needs_images or head.needs_text else None, frames,
                         fold.task.n_classes, fold.task.ordinal, fold.seed,
-                        group.files if head.needs_images else None)
+                        group.files if head.needs_images else None,
+                        ClassNames.of(fold.task) if head.needs_text else None)
 
     def parts(self, bi: int, task: Task, frames: tuple[pd.DataFrame, ...], with_x: bool):
         """(train, val, test) parts, with embeddings from memory when ``with_x``; or the error that kept an image
@@ -357,7 +356,8 @@ class Grid:
         """The cell's identity and the fold's sizes, as stored with every row."""
         ds, task = fold.ds, fold.task
         row = {"cell_id": self.cell_id(ds, task, backbone, augmenter, head), "dataset": ds.label, "task": task.name,
-               "seed": fold.seed, "split": fold.split, "fold": fold.outer, "scheme": self.protocol.scheme,
+               "seed": fold.seed, "split": fold.split, "fold": fold.outer, "point": fold.point, "draw": fold.draw,
+               "scheme": self.protocol.scheme, "n_train_patients": fold.patients, "n_train_per_class": fold.per_class,
                "n_classes": task.n_classes,
                "ordinal": task.ordinal,
                "n_test": len(fold.test), "data_fingerprint": ds.fingerprint,
@@ -370,7 +370,8 @@ class Grid:
 
     def write_predictions(self, row: dict, frame: pd.DataFrame) -> None:
         try:
-            self.store.write_predictions(row["cell_id"], row["seed"], row["split"], frame, row["fold"])
+            self.store.write_predictions(row["cell_id"], row["seed"], row["split"], frame, row["fold"], row["point"],
+                                         row["draw"])
         except OSError as exc:
             raise SkinbenchError(f"cannot write predictions into {self.store.predictions_dir} ({exc.strerror or exc}); "
                                  "free space or fix permissions, then rerun the same command to resume") from None
@@ -386,6 +387,6 @@ class Grid:
         except OSError as exc:
             raise SkinbenchError(f"cannot write results into {self.store.dir} ({exc.strerror or exc}); "
                                  "free space or fix permissions, then rerun the same command to resume") from None
-        self.done.add((row["cell_id"], row["seed"], row["split"], row["fold"]))
+        self.done.add(tuple(row[k] for k in ROW_KEY))
         self.bars.cells.set_postfix_str(f"{row['task']}/{row['backbone_label']}/{row['augmenter_label']}/{row['head_label']}")
         self.bars.cells.update(1)

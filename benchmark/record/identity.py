@@ -27,7 +27,8 @@ CONTRACT_MODULES = frozenset({"skinbench.hookspecs", "skinbench.configuration.me
 """Modules that only declare hooks or word messages: editing them must not invalidate every cache."""
 
 CORE_MODULES = ("skinbench.metrics", "skinbench.baselines", "skinbench.data.protocol", "skinbench.api",
-                "skinbench.execution.embedding", "skinbench.data.groups")
+                "skinbench.execution.embedding", "skinbench.data.groups", "skinbench.data.curves",
+                "skinbench.execution.folds")
 """Core code that computes scores, dummies, splits and the data path of every cell: in every cell id."""
 
 

@@ -1,9 +1,10 @@
-"""The run header: what a reader needs to trust the rows (resolved suite, receipt, split files)."""
+"""The run header: what a reader needs to trust the rows (resolved suite, receipt, split files, audit)."""
 from __future__ import annotations
 
 import yaml
 
 from skinbench.atomic import atomic_write_text
+from skinbench.data.audit import audit_record, write_audit
 from skinbench.hashing import config_hash
 from skinbench.record.receipt import receipt
 from skinbench.record.store import ResultsStore
@@ -13,12 +14,14 @@ from skinbench.data.preflight import LoadedDataset, Preflight
 
 
 def write_run_header(store: ResultsStore, checked: Preflight) -> None:
-    """``suite.yaml`` (every default and each plugin's identity), ``receipt.json`` and ``split/*.json``."""
+    """``suite.yaml`` (every default and each plugin's identity), ``receipt.json``, ``split/*.json`` and
+    ``audit.json`` (near-duplicates and contamination)."""
     atomic_write_text(store.dir / "suite.yaml", yaml.safe_dump(resolved(checked.suite, checked.plugins), sort_keys=False))
     store.write_json("receipt.json", {**receipt(checked.catalogue, checked.plugins),
                                       "evaluation": checked.suite.protocol.scheme_record()})
     for ds in checked.datasets:
         store.write_json(split_path(ds), split_record(ds, checked))
+    write_audit(store.dir, audit_record(checked))  # the fast audit; `skinbench audit --out` adds label errors
 
 
 def split_path(ds: LoadedDataset) -> str:

@@ -5,9 +5,9 @@ Layout of ``DIR``::
     suite.yaml            the resolved suite (every default filled in, each plugin's identity)
     receipt.json          package versions, git commit, device, start time, every plugin found
     split/<dataset>.json  test group ids per split (and the protocol that chose them)
-    results.jsonl         the store of record: one checksummed JSON record per (cell, seed, split, fold)
+    results.jsonl         the store of record: one checksummed JSON record per (cell, seed, split, fold, point, draw)
     results.csv / results.parquet   exports of the current rows, for pandas and spreadsheets
-    predictions/<cell_id>_s<seed>[_r<split>][_f<fold>].parquet   per-sample probabilities of the test part
+    predictions/<cell_id>_s<seed>[_r<split>][_f<fold>][_p<point>_d<draw>].parquet   per-sample test probabilities
     generation_log.csv    provenance of every synthetic image (augmenters that log)
 
 Why a log and not a table rewritten in place: a run killed at *any* byte leaves at most one
@@ -29,23 +29,26 @@ import pandas as pd
 
 from skinbench.api import SUBGROUP_COLUMNS, SkinbenchError, Task
 from skinbench.atomic import atomic_write, atomic_write_json, readable_mode
-from skinbench.vocabulary import DUMMY_HEADS, METRICS  # noqa: F401 - re-exported: readers of the store use them
+from skinbench.vocabulary import DUMMY_HEADS, FULL_DATA, METRICS  # noqa: F401 - re-exported: readers of the store use them
 
 SCHEMA_VERSION = 2
 """1: the old ``results.csv`` as store (imported on first use); 2: checksummed JSONL records."""
 
 IDENTITY_COLUMNS = (
-    "cell_id", "dataset", "task", "backbone", "augmenter", "head", "seed", "split", "fold",
+    "cell_id", "dataset", "task", "backbone", "augmenter", "head", "seed", "split", "fold", "point", "draw",
     "backbone_label", "augmenter_label", "head_label", "data_fingerprint",
 )
 RESULT_COLUMNS = IDENTITY_COLUMNS + (
-    "scheme", "status", "error", "n_train", "n_synthetic", "n_val", "n_test", "n_classes", "ordinal",
+    "scheme", "status", "error", "n_train", "n_train_patients", "n_train_per_class", "n_synthetic", "n_val",
+    "n_test", "n_classes", "ordinal",
     *METRICS, "seconds", "config",
 )
-NUMERIC_COLUMNS = ("seed", "split", "fold", "n_train", "n_synthetic", "n_val", "n_test", "n_classes", "seconds")
-ROW_KEY = ("cell_id", "seed", "split", "fold")
+NUMERIC_COLUMNS = ("seed", "split", "fold", "draw", "n_train", "n_train_patients", "n_synthetic", "n_val", "n_test", "n_classes", "seconds")
+ROW_KEY = ("cell_id", "seed", "split", "fold", "point", "draw")
 """One row per key; ``fold`` is the outer cross-validation fold (0 under holdout, and in records written
-before the cv scheme, which lack it)."""
+before the cv scheme, which lack it); ``point`` is the learning curve's training size ('all', or e.g.
+'fraction=0.25', 'shots=4') and ``draw`` its subsample ('all', draw 0, in records written before curves)."""
+
 REQUIRED_KEYS = ("cell_id", "seed", "split")
 
 logger = logging.getLogger("skinbench.record.store")
@@ -89,15 +92,19 @@ class ResultsStore:
             else pd.DataFrame(columns=list(RESULT_COLUMNS))
         return latest_rows(typed(frame))
 
-    def finished(self) -> set[tuple[str, int, int, int]]:
-        """(cell_id, seed, split, fold) computed successfully and with their predictions on disk."""
+    def finished(self) -> set[tuple[str, int, int, int, str, int]]:
+        """Row keys (:data:`ROW_KEY`) computed successfully and with their predictions on disk."""
         df = self.read()
         ok = df[df["status"] == "ok"]
-        return {(str(c), int(s), int(r), int(f)) for c, s, r, f in zip(ok["cell_id"], ok["seed"], ok["split"], ok["fold"])
-                if self.predictions_path(c, int(s), int(r), int(f)).exists()}
+        keys = zip(ok["cell_id"].astype(str), ok["seed"].astype(int), ok["split"].astype(int), ok["fold"].astype(int),
+                   ok["point"].astype(str), ok["draw"].astype(int))
+        return {key for key in keys if self.predictions_path(*key).exists()}
 
-    def predictions_path(self, cell_id: str, seed: int, split: int = 0, fold: int = 0) -> Path:
+    def predictions_path(self, cell_id: str, seed: int, split: int = 0, fold: int = 0, point: str = FULL_DATA,
+                         draw: int = 0) -> Path:
         suffix = (f"_r{split}" if split else "") + (f"_f{fold}" if fold else "")
+        if point != FULL_DATA:
+            suffix += f"_p{point.replace('=', '')}_d{draw}"
         return self.predictions_dir / f"{cell_id}_s{seed}{suffix}.parquet"
 
     # ---------------------------------------------------------------- writing
@@ -141,8 +148,10 @@ class ResultsStore:
         atomic_write(self.results_csv, lambda fh: frame.to_csv(fh, index=False))
         atomic_write(self.results_parquet, lambda fh: frame.to_parquet(fh, index=False))
 
-    def write_predictions(self, cell_id: str, seed: int, split: int, frame: pd.DataFrame, fold: int = 0) -> Path:
-        return atomic_write(self.predictions_path(cell_id, seed, split, fold), lambda fh: frame.to_parquet(fh, index=False))
+    def write_predictions(self, cell_id: str, seed: int, split: int, frame: pd.DataFrame, fold: int = 0,
+                          point: str = FULL_DATA, draw: int = 0) -> Path:
+        return atomic_write(self.predictions_path(cell_id, seed, split, fold, point, draw),
+                            lambda fh: frame.to_parquet(fh, index=False))
 
     def write_json(self, relative: str, payload: Any) -> Path:
         return atomic_write_json(self.dir / relative, payload)
@@ -190,16 +199,18 @@ def typed(frame: pd.DataFrame) -> pd.DataFrame:
     for column in (*METRICS, *NUMERIC_COLUMNS):
         if column in frame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    for column in ("split", "fold"):
+    for column in ("split", "fold", "draw"):
         if column in frame:
             frame[column] = frame[column].fillna(0).astype(int)
+    if "point" in frame:  # records written before learning curves are full-data rows
+        frame["point"] = frame["point"].fillna(FULL_DATA).astype(str)
     if "seed" in frame:
         frame["seed"] = frame["seed"].astype("Int64").astype(int) if frame["seed"].notna().all() else frame["seed"]
     if "ordinal" in frame:
         frame["ordinal"] = frame["ordinal"].map(lambda v: v if isinstance(v, bool) else str(v) == "True")
     if "scheme" in frame:  # records written before the cv scheme existed are holdout
         frame["scheme"] = frame["scheme"].fillna("holdout").astype(str)
-    for column in ("status", "error", "cell_id", "dataset", "task", "backbone", "augmenter", "head",
+    for column in ("status", "error", "n_train_per_class", "cell_id", "dataset", "task", "backbone", "augmenter", "head",
                    "backbone_label", "augmenter_label", "head_label", "data_fingerprint"):
         if column in frame:
             frame[column] = frame[column].fillna("").astype(str)
@@ -207,7 +218,7 @@ def typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def latest_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (cell_id, seed, split, fold): the last successful one, else the last one (a retried failure
+    """One row per :data:`ROW_KEY`: the last successful one, else the last one (a retried failure
     is superseded by its success; merging run directories never lets a failure hide a success)."""
     if frame.empty:
         return frame.reset_index(drop=True)
@@ -218,7 +229,7 @@ def latest_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def merge_rows(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
-    """Rows of several run directories, deduplicated by (cell_id, seed, split, fold) (a shared dummy row counts once)."""
+    """Rows of several run directories, deduplicated by :data:`ROW_KEY` (a shared dummy row counts once)."""
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=list(RESULT_COLUMNS))

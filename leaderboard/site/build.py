@@ -29,6 +29,8 @@ from .content import (
     predictions,
     task_pages,
 )
+from ..curves import label_efficiency_table
+from .audit import audit_section
 from .figures import task_figures
 from .names import slug, without_local_paths
 from .runs import Run, load_runs
@@ -121,6 +123,8 @@ def _write_site(root: Path, runs: list[Run], pages: list[TaskPage], n_boot: int)
     for page in pages:
         rendered = env.get_template("task.html").render(
             site=site, root="../", page=page, links=links, figures=task_figures(root, runs, page),
+            label_efficiency=label_efficiency_table(page.curves, page.dataset, 2, n_boot) if page.curves else None,
+            audit=audit_section(root, page, page.audit),
             table_caption=TABLE_CAPTION.format(n_boot=n_boot) + _cv_caption(page), detectable=_detectable_text(page),
             class_counts=page.class_counts.to_dict("records"), splits=int(page.class_counts["split"].nunique() or 1),
             commits=sorted({str(by_dir[c.run_dir].receipt.get("git_commit") or "unknown") for c in page.configurations}))

@@ -32,11 +32,19 @@ from ..stats import (
     subgroup_stats,
 )
 from ..rank_tables import rank_text
+from ..stats.curves import CurveStats, learning_curves
+from ..stats.predictions import full_data
+from ..audit import CONTAMINATION_CAPTION, AuditFindings, audit_findings, contamination_column
 from ..tables import MOST_FREQUENT, merge_results
 from .names import class_names, prompt_files, slug, without_local_paths
 from .runs import Run, dataset_display_names
 
 INTERVAL_METRICS = (("balanced_accuracy", "bal. acc."),)
+NO_TRAINING_LABELS = {
+    "none": ("no labelled training images", "this head read no label at all: zero-shot from class prompts"),
+    "validation": ("no labelled training images", "only the validation fold's labels were read, to calibrate"),
+}
+"""How a head that saw no labelled training image is marked (``labelled_images`` in the resolved suite)."""
 MEAN_METRICS = (("auroc", "AUROC"), ("ece", "ECE"), ("brier", "Brier"), ("nll", "NLL"))
 RELIABILITY_PANELS = 6
 
@@ -101,6 +109,10 @@ class TaskPage:
     subgroups: dict[str, pd.DataFrame] = field(default_factory=dict)
     rank_frequencies: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Per configuration and rank: the share of resamples (the blob plot)."""
+    curves: CurveStats | None = None
+    """The task's learning curves (None: the runs trained on all patients only)."""
+    audit: AuditFindings | None = None
+    """The run directories' audit (near-duplicates, contamination, likely label errors)."""
 
     @property
     def title(self) -> str:
@@ -128,35 +140,43 @@ class TaskPage:
 def task_pages(runs: list[Run], n_boot: int = N_BOOT, seed: int = 0,
                allow_different_data: bool = False) -> list[TaskPage]:
     """One page per (dataset, task), in the order the runs computed them."""
-    results = merge_results([run.results for run in runs], allow_different_data)
+    every_point = merge_results([run.results for run in runs], allow_different_data)
+    results = full_data(every_point)
     stats = leaderboard_stats(results, n_boot=n_boot, seed=seed)
+    curves = learning_curves(every_point, n_boot=n_boot, seed=seed)
     predictions = stored_predictions(results)
     subgroups = _subgroups(results, predictions, n_boot, seed)
     names = dataset_display_names(runs)
     suites = {str(run.dir): run.suite for run in runs}
     run_of = results.drop_duplicates("cell_id", keep="last").set_index("cell_id")["run_dir"].to_dict()
+    findings = audit_findings(results)
+    configurations = stats.configurations.assign(contamination=lambda c: contamination_column(c, findings))
+    label_use = {str(e.get("label")): str(e.get("labelled_images", "training"))
+                 for suite in suites.values() for e in suite.get("heads") or []}
     pages = []
-    for (dataset, task), configs in stats.configurations.groupby(["dataset", "task"], sort=False):
+    for (dataset, task), configs in configurations.groupby(["dataset", "task"], sort=False):
         dataset, task = str(dataset), str(task)
         rows = results[(results["dataset"] == dataset) & (results["task"] == task)]
         cells = set(rows["cell_id"])
         stored = {key: frame for key, frame in predictions.items() if key[0] in cells}
         suite = suites.get(run_of.get(configs["cell_id"].iloc[0], ""), {})
         page = _task_page(stats, dataset, names.get(dataset, without_local_paths(dataset)), task, configs, run_of,
-                          bool(rows["ordinal"].any()), stored, suite)
+                          bool(rows["ordinal"].any()), stored, suite, label_use)
         same_task = {"dataset": dataset, "task": task}
         page.subgroups = {c: part for c, frame in subgroups.items() if len(part := _select(frame, same_task))}
         if stats.ranks is not None:
             page.rank_frequencies = _select(stats.ranks.frequencies, same_task)
+        page.curves = curves.of_task(dataset, task)
+        page.audit = findings
         pages.append(page)
     return pages
 
 
 def _task_page(stats: LeaderboardStats, dataset: str, dataset_name: str, task: str, configs: pd.DataFrame,
-               run_of: dict, ordinal: bool, stored: dict, suite: dict) -> TaskPage:
+               run_of: dict, ordinal: bool, stored: dict, suite: dict, label_use: dict[str, str]) -> TaskPage:
     same_task = {"dataset": dataset, "task": task}
     summary = _select(stats.tasks, same_task)
-    configurations = [_configuration(row, run_of, ordinal) for _, row in configs.iterrows()]
+    configurations = [_configuration(row, run_of, ordinal, label_use) for _, row in configs.iterrows()]
     models = sorted((c for c in configurations if c.head not in DUMMY_HEADS),
                     key=lambda c: -_finite(c.stats.get("macro_f1_mean")))
     _mark_ties(models)
@@ -198,11 +218,13 @@ def _subgroups(results: pd.DataFrame, predictions: dict, n_boot: int, seed: int)
             for column in SUBGROUP_COLUMNS if column in present}
 
 
-def _configuration(row: pd.Series, run_of: dict, ordinal: bool) -> Configuration:
+def _configuration(row: pd.Series, run_of: dict, ordinal: bool, label_use: dict[str, str]) -> Configuration:
+    head = without_local_paths(str(row["head_label"]))
+    mark = NO_TRAINING_LABELS.get(label_use.get(str(row["head_label"]), "training"))
     values = {
         "backbone": Value(without_local_paths(str(row["backbone_label"]))),
         "augmenter": Value(without_local_paths(str(row["augmenter_label"]))),
-        "head": Value(without_local_paths(str(row["head_label"]))),
+        "head": Value(f"{head} · {mark[0]}", head, mark[1]) if mark else Value(head),
         "macro_f1": _interval(row, "macro_f1"),
         "delta": _interval(row, "delta_vs_best_dummy", mean_column="delta_vs_best_dummy", signed=True),
         "p_holm": _p_value(row.get("p_vs_best_dummy_holm")),
@@ -210,6 +232,7 @@ def _configuration(row: pd.Series, run_of: dict, ordinal: bool) -> Configuration
         "tie": Value(MISSING),
         "rank": Value(rank_text(row), _number(row.get("rank")).sort, "rank 1 = best; 95% interval of the rank over the "
                       "patient resamples"),
+        "contamination": Value(str(row.get("contamination", MISSING))),
         "seeds": Value(str(int(row["n_ok"])), int(row["n_ok"]), f"{int(row['n_failed'])} failed" if row["n_failed"] else ""),
     }
     if ordinal:
@@ -249,6 +272,7 @@ def _columns(ordinal: bool) -> list[Column]:
         Column("tie", "tie group", "configurations not distinguishable from the best", numeric=True),
         Column("rank", "rank [95%]", "rank by macro-F1 (1 = best) with the 2.5–97.5% percentiles of the rank over "
                "the patient resamples", numeric=True),
+        Column("contamination", "contamination", CONTAMINATION_CAPTION),
     ]
     if ordinal:
         columns.append(Column("qwk", "QWK [95% CI]", "quadratic-weighted kappa (ordinal task)", numeric=True))

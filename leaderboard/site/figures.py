@@ -37,6 +37,8 @@ def task_figures(root: Path, runs: list[Run], page: TaskPage) -> list[dict]:
         items.append(_effects(root, folder, page))
     for column, frame in page.subgroups.items():
         items.append(_subgroup(root, folder, page, column, frame))
+    if page.curves is not None:
+        items.append(_learning_curve(root, folder, page))
     strip = _strip(root, folder, runs, page)
     if strip:
         items.append(strip)
@@ -115,6 +117,18 @@ def _subgroup(root: Path, folder: Path, page: TaskPage, column: str, frame: pd.D
                  f"dummy on that subgroup), the dashed line the whole test set's. Grey rows have fewer than "
                  f"{MIN_SUBGROUP_N} test images and are left out of the worst-group gap (best − worst subgroup, "
                  "with its paired interval).")
+
+
+def _learning_curve(root: Path, folder: Path, page: TaskPage) -> dict:
+    no_labels = frozenset(c.head for c in page.configurations if c.values["head"].title)  # marked: no labels
+    path = figures.save(figures.learning_curve(page.curves.points, f"Learning curves: {page.title}", no_labels),
+                        folder / "learning-curve.svg")
+    return _item(root, path, "Learning curves",
+                 "Macro-F1 against training patients (log scale; the mean over subsample draws and folds) per "
+                 "configuration, with its 95% patient-bootstrap band. The test patients are the same at every "
+                 "size, and each smaller training part is a subsample of the larger ones (nested draws), drawn "
+                 "from the training patients only. Dashed: the stratified dummy (chance) at each size. The table "
+                 "below gives the numbers, the area under each curve and the smallest size tied with full data.")
 
 
 def _strip(root: Path, folder: Path, runs: list[Run], page: TaskPage) -> dict | None:

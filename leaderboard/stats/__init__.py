@@ -38,8 +38,9 @@ Holm-corrected (statsmodels) over both directions of every model configuration o
 
 The package follows the data: :mod:`.predictions` reads what was stored, :mod:`.bootstrap` resamples
 patients and scores every configuration, :mod:`.inference` turns draws into intervals, p-values and
-Holm-corrected claims, :mod:`.frames` assembles the leaderboard's tables, :mod:`.subgroups` the
-per-subgroup ones, :mod:`.ranks` how stable each task's ranking is on the same resamples. Everything public is importable from ``skinbench.leaderboard.stats``.
+Holm-corrected claims, :mod:`.frames` assembles the leaderboard's tables, :mod:`.variance` the parts of the variance,
+:mod:`.subgroups` the per-subgroup tables, :mod:`.curves` the learning curves and :mod:`.ranks` how stable each
+task's ranking is on the same resamples. Everything public is importable from ``skinbench.leaderboard.stats``.
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ from .predictions import (
     StoredPrediction,
     TaskPredictions,
     cv_variance_inflation,
+    full_data,
     load_predictions,
     one_scheme,
     predictions_file,
@@ -57,11 +59,13 @@ from .bootstrap import DUMMY_BUDGET, DUMMY_DRAWS, DUMMY_POINT_DRAWS, METRIC_RANG
 from .frames import CELL_KEYS, LeaderboardStats, aggregate, augmentation_effects, configuration_stats, leaderboard_stats, task_summary, variance_components
 from .subgroups import MIN_SUBGROUP_N, subgroup_stats
 from .ranks import RANK_COLUMNS, RankStats, TaskRanks, rank_stats, task_ranks
+from .curves import CurveStats, learning_curves
 
 __all__ = [
     "ALPHA",
     "CELL_KEYS",
     "CellDraws",
+    "CurveStats",
     "DUMMY_BUDGET",
     "DUMMY_DRAWS",
     "DUMMY_POINT_DRAWS",
@@ -86,9 +90,11 @@ __all__ = [
     "configuration_stats",
     "directional_holm",
     "estimate",
+    "full_data",
     "holm",
     "leaderboard_metrics",
     "leaderboard_stats",
+    "learning_curves",
     "load_predictions",
     "macro_f1_over_classes",
     "minimum_detectable_delta",

@@ -21,7 +21,7 @@ from skinbench.vocabulary import (
 
 from .bootstrap import CellDraws, N_BOOT, bootstrap_task, leaderboard_metrics, task_plan
 from .inference import ALPHA, _direction, directional_holm, holm, minimum_detectable_delta
-from .predictions import TaskPredictions, load_predictions
+from .predictions import TaskPredictions, full_data, load_predictions
 from .ranks import RankStats, rank_stats
 from .variance import variance_frame
 
@@ -42,6 +42,7 @@ def aggregate(results: pd.DataFrame) -> pd.DataFrame:
     verdicts the leaderboard prints come from :func:`configuration_stats`. The Δ columns compare the
     mean macro-F1 with the task's stored stratified and best dummy means.
     """
+    results = full_data(results)
     flags = results.assign(n_ok=results["status"].eq("ok").astype(int), n_failed=results["status"].ne("ok").astype(int))
     counts = flags.groupby("cell_id", sort=False)[["n_ok", "n_failed"]].sum()  # a cell id fixes every other key
     ok = results[results["status"] == "ok"].astype({m: float for m in METRICS if m in results})
@@ -89,6 +90,7 @@ def leaderboard_stats(results: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0
     are kept: ``skinbench run`` renders a page, a chart and a table from the same rows, and the
     bootstrap need not run three times (a changed row or predictions folder is a new question).
     """
+    results = full_data(results)
     key = _question(results, n_boot, seed, alpha)
     if key not in _ANSWERS:
         while len(_ANSWERS) >= 4:

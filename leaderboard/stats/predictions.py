@@ -9,9 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from skinbench.api import DataError, SkinbenchError
 from skinbench.record.store import ResultsStore
-from skinbench.vocabulary import (
-    DUMMY_HEADS,
-)
+from skinbench.vocabulary import DUMMY_HEADS, FULL_DATA
 
 
 PREDICTION_COLUMNS = ("group", "y_true", "y_pred")
@@ -84,9 +82,18 @@ def cv_variance_inflation(folds: int) -> float:
     return 1 + folds / (folds - 1) if folds > 1 else 1.0
 
 
-def predictions_file(run_dir: str | Path, cell_id: str, seed: int, split: int = 0, fold: int = 0) -> Path:
-    """Where a run directory keeps one (cell, seed, split, fold)'s per-image test predictions."""
-    return ResultsStore(run_dir).predictions_path(cell_id, int(seed), int(split), int(fold))
+def predictions_file(run_dir: str | Path, cell_id: str, seed: int, split: int = 0, fold: int = 0,
+                     point: str = FULL_DATA, draw: int = 0) -> Path:
+    """Where a run directory keeps one row's per-image test predictions."""
+    return ResultsStore(run_dir).predictions_path(cell_id, int(seed), int(split), int(fold), str(point), int(draw))
+
+
+def full_data(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows trained on every training patient: the leaderboard's; learning-curve rows are
+    :mod:`skinbench.leaderboard.stats.curves`'s."""
+    if "point" not in results:
+        return results
+    return results[results["point"].fillna(FULL_DATA).astype(str) == FULL_DATA]
 
 
 def load_predictions(results: pd.DataFrame) -> dict[tuple[str, str], TaskPredictions]:
@@ -124,7 +131,9 @@ def _task_predictions(dataset: str, task: str, rows: pd.DataFrame) -> TaskPredic
     for (cell_id, seed, split), runs in rows.assign(fold=folds).groupby(["cell_id", "seed", "split"], sort=False):
         cell_id, seed, split = str(cell_id), int(seed), int(split)
         runs = runs.sort_values("fold")
-        paths = [predictions_file(r.run_dir, cell_id, seed, split, r.fold) for r in runs.itertuples(index=False)]
+        paths = [predictions_file(r.run_dir, getattr(r, "stored_cell", cell_id), getattr(r, "stored_seed", seed), split,
+                                  r.fold, getattr(r, "point", FULL_DATA), getattr(r, "draw", 0))
+                 for r in runs.itertuples(index=False)]
         absent = [str(p) for p in paths if not p.exists()]
         if absent or set(runs["fold"]) != expected[split]:  # an out-of-fold prediction must cover every patient
             loaded.missing += absent or [f"{paths[0].parent}/{cell_id}_s{seed}: outer fold(s) "

@@ -14,7 +14,7 @@ from skinbench.vocabulary import (
 from .bootstrap import N_BOOT, bootstrap_task, macro_f1_over_classes, task_plan
 from .frames import CELL_KEYS
 from .inference import ALPHA, Estimate
-from .predictions import TaskPredictions, load_predictions
+from .predictions import TaskPredictions, full_data, load_predictions
 
 MIN_SUBGROUP_N = 10
 
@@ -33,6 +33,7 @@ def subgroup_stats(results: pd.DataFrame, column: str, n_boot: int = N_BOOT, see
     those with enough images, chosen on the point estimates) with its interval. Resamples are the
     leaderboard's: the same plan per task, so subgroups and gaps are paired.
     """
+    results = full_data(results)
     predictions = load_predictions(results)
     cells = results.drop_duplicates("cell_id").set_index("cell_id")
     rows = []

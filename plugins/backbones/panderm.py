@@ -69,7 +69,7 @@ class PanDerm(TorchBackbone):
     meta = {
         "license": "CC-BY-NC-ND-4.0 (weights)",
         "citation": "Yan et al., A multimodal vision foundation model for clinical dermatology, Nature Medicine 2025",
-        "pretraining_data": ["2M+ dermatology images (11 institutions, 4 modalities)"],
+        "pretraining_data": ["PanDerm pretraining data"],  # 2.1M images, 11 clinical sources, 4 modalities (collections.yaml)
     }
 
     def native_data_config(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pydantic import Field, PositiveFloat, PositiveInt
 from skinbench.sdk import DecisionRule, Head, hookimpl, macro_f1, Part, PluginParams, Prediction
 from skinbench.plugins.heads._sklearn_utils import one_thread, over_all_classes
 from sklearn.decomposition import PCA
+from sklearn.dummy import DummyClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -59,7 +60,9 @@ class LogRegProbe(Head):
         return make_pipeline(StandardScaler(),
                              PCA(n_components=n_components, whiten=self.config["whiten"], random_state=seed))
 
-    def _fit_classifier(self, z: np.ndarray, y: np.ndarray, C: float, seed: int) -> LogisticRegression:
+    def _fit_classifier(self, z: np.ndarray, y: np.ndarray, C: float, seed: int) -> LogisticRegression | DummyClassifier:
+        if len(np.unique(y)) < 2:  # a small learning-curve subsample can leave one class: all this part can teach
+            return DummyClassifier(strategy="most_frequent").fit(z, y)
         class_weight = None if self.config["class_weight"] == "none" else self.config["class_weight"]
         model = LogisticRegression(C=C, solver="lbfgs", max_iter=self.config["max_iter"],
                                    class_weight=class_weight, random_state=seed)
@@ -70,6 +73,8 @@ class LogRegProbe(Head):
     def _logits(self, model: LogisticRegression, z: np.ndarray) -> np.ndarray:
         """Logits over all K classes (-inf for classes absent from training), whose softmax is
         ``model.predict_proba``; a binary model's one decision value d becomes the pair (0, d)."""
+        if isinstance(model, DummyClassifier):
+            return over_all_classes(np.zeros((len(z), 1)), model.classes_, self.n_classes, -np.inf)
         decision = model.decision_function(z)
         if decision.ndim == 1:
             decision = np.stack([np.zeros_like(decision), decision], axis=1)
