@@ -66,6 +66,8 @@ def parser() -> argparse.ArgumentParser:
                                                                "curves of protocol.train_fractions / shots); --plot "
                                                                "writes one figure per task")
     board.add_argument("--n-boot", type=int, help="patient-bootstrap resamples (default 2000)")
+    board.add_argument("--allow-different-data", action="store_true", help="show runs of one dataset made on other "
+                       "data or test patients as separate datasets instead of refusing them")
     board.set_defaults(func=cmd_leaderboard)
 
     cache = sub.add_parser("cache", help="inspect or clear the embedding cache")
@@ -107,8 +109,36 @@ def parser() -> argparse.ArgumentParser:
     publish.add_argument("--out", required=True, help="site folder (replaced as a whole; must be new, empty or a "
                                                       "site published before)")
     publish.add_argument("--n-boot", type=int, help="patient-bootstrap resamples (default: the leaderboard's, 2000)")
+    publish.add_argument("--allow-different-data", action="store_true", help="show runs of one dataset made on other "
+                         "data or test patients as separate datasets instead of refusing them")
     publish.set_defaults(func=cmd_publish)
+    add_sharing_commands(sub)
     return p
+
+
+def add_sharing_commands(sub) -> None:
+    """compare, bundle and verify: what a leaderboard that accepts others' results needs."""
+    compare = sub.add_parser("compare", help="compare two runs of the same suite: paired differences, prediction "
+                                             "agreement, verdicts and tie groups that flip")
+    compare.add_argument("run_a", help="run directory A")
+    compare.add_argument("run_b", help="run directory B")
+    compare.add_argument("--format", default="markdown", choices=["markdown", "csv", "json"])
+    compare.add_argument("--output", "-o", help="write to this file instead of stdout")
+    compare.add_argument("--n-boot", type=int, help="patient-bootstrap resamples (default 2000)")
+    compare.add_argument("--fail-on-flip", action="store_true", help="exit 1 when a verdict or tie group flips "
+                                                                      "(for CI guarding a published leaderboard)")
+    compare.set_defaults(func=cmd_compare)
+
+    bundle = sub.add_parser("bundle", help="pack a run directory into a submission bundle with sha256 digests")
+    bundle.add_argument("run_dir")
+    bundle.add_argument("--out", required=True, help="bundle file, NAME.tar.gz")
+    bundle.add_argument("--n-boot", type=int, help="resamples of the leaderboard numbers it records (default 2000)")
+    bundle.set_defaults(func=cmd_bundle)
+
+    verify = sub.add_parser("verify", help="check a submission bundle: digests, leaderboard numbers recomputed from "
+                                           "its predictions, and its split when the data is here")
+    verify.add_argument("bundle")
+    verify.set_defaults(func=cmd_verify)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -199,7 +229,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .leaderboard.stats.curves import learning_curves
     from .leaderboard.subgroups import plot_subgroups, subgroup_report
 
-    results = merge_results([read_results(d) for d in args.run_dir])
+    results = merge_results([read_results(d) for d in args.run_dir], args.allow_different_data)
     options = {"n_boot": args.n_boot} if args.n_boot else {}
     if args.by:
         options.update({"min_n": args.min_n} if args.min_n is not None else {})
@@ -286,9 +316,43 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     from .leaderboard.site import publish
 
-    site = publish(args.run_dir, args.out, **({"n_boot": args.n_boot} if args.n_boot else {}))
+    site = publish(args.run_dir, args.out, allow_different_data=args.allow_different_data,
+                   **({"n_boot": args.n_boot} if args.n_boot else {}))
     print(f"wrote {site.pages} pages and {site.files} files ({site.bytes / 1e6:.1f} MB) in {site.seconds:.1f} s; "
           f"open {site.out / 'index.html'}")
+    return 0
+
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .leaderboard.compare import compare_runs
+    from .leaderboard.compare_report import render_comparison
+
+    comparison = compare_runs(args.run_a, args.run_b, **({"n_boot": args.n_boot} if args.n_boot else {}))
+    text = render_comparison(comparison, args.format)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        print(text, end="")
+    print(f"skinbench compare: {comparison.summary()}", file=sys.stderr)
+    return 1 if args.fail_on_flip and len(comparison.flips) else 0
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from .leaderboard.bundle import write_bundle
+
+    written = write_bundle(args.run_dir, args.out, **({"n_boot": args.n_boot} if args.n_boot else {}))
+    print(f"wrote {written.path}: {written.files} files, {written.bytes / 1e6:.2f} MB, "
+          f"{written.configurations} leaderboard rows; check it with `skinbench verify {written.path}`")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .leaderboard.verify import verify_bundle
+
+    report = verify_bundle(args.bundle)
+    print("\n".join(report.lines()))
     return 0
 
 

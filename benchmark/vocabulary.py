@@ -70,6 +70,16 @@ def format_interval(value: Any, low: Any, high: Any, digits: int = 2, signed: bo
     return f"{text} [{format_number(low, digits, signed)}, {format_number(high, digits, signed)}]"
 
 
+def format_rank(rank: Any, low: Any, high: Any) -> str:
+    """``2 [1–4]``: a rank with its bootstrap rank interval; ``2 [2]`` when every resample agrees."""
+    if _absent(rank):
+        return MISSING
+    text = f"{float(rank):g}"
+    if _absent(low) or _absent(high):
+        return text
+    return f"{text} [{float(low):g}]" if low == high else f"{text} [{float(low):g}–{float(high):g}]"
+
+
 def format_p(p: Any) -> str:
     """``0.012``, ``< 0.001`` below a thousandth, :data:`MISSING` when absent."""
     if _absent(p):

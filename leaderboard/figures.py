@@ -133,6 +133,38 @@ def reliability_diagrams(curves: list[dict], title: str, columns: int = 3) -> Fi
 
 
 @plain_text
+def blob_plot(frequencies: pd.DataFrame, ranks: pd.DataFrame, title: str) -> Figure:
+    """challengeR's blob plot (Wiesenfarth et al., Sci. Rep. 2021): one column per configuration in reported
+    order, a disc at every rank it takes on the resamples with area ∝ the share of resamples, its median
+    rank (black cross) and its 95% rank interval (black line).
+
+    ``frequencies`` has columns ``label``, ``rank``, ``share``; ``ranks`` one row per configuration, best
+    first, with ``label``, ``rank_median``, ``rank_ci_low``, ``rank_ci_high``.
+    """
+    ranks = ranks.reset_index(drop=True)
+    n = max(len(ranks), 1)
+    figure = Figure(figsize=(1.2 + 0.55 * n + 2.2, 1.6 + 0.32 * n))
+    axes = figure.subplots()
+    x = {label: i for i, label in enumerate(ranks["label"])}
+    blobs = frequencies[frequencies["label"].isin(list(x))]
+    axes.scatter([x[label] for label in blobs["label"]], blobs["rank"], s=400 * blobs["share"], color=UNJUDGED_COLOUR,
+                 alpha=0.55, linewidths=0, label="share of resamples (area)")
+    axes.vlines(ranks.index, ranks["rank_ci_low"], ranks["rank_ci_high"], colors="black", linewidth=1.4,
+                label="95% rank interval")
+    axes.scatter(ranks.index, ranks["rank_median"], marker="x", s=40, c="black", zorder=3, label="median rank")
+    axes.set_xticks(ranks.index, [str(label) for label in ranks["label"]], rotation=45, ha="right", fontsize=7)
+    axes.set_yticks(range(1, n + 1))
+    axes.set_ylim(n + 0.6, 0.4)  # rank 1 at the top
+    axes.set_xlim(-0.6, n - 0.4)
+    axes.set_ylabel("rank (1 = best macro-F1)")
+    axes.set_title(title, fontsize=10, loc="left")
+    axes.grid(axis="y", color="#eaeef2")
+    axes.set_axisbelow(True)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False, markerscale=0.5)
+    return figure
+
+
+@plain_text
 def learning_curve(points: pd.DataFrame, title: str, no_labels: frozenset[str] = frozenset()) -> Figure:
     """Macro-F1 against training patients (log axis) of one task: a line per configuration with its 95% band,
     and the stratified dummy's macro-F1 at each size as the dashed chance line.

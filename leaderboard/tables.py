@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 from skinbench.api import SkinbenchError
 from skinbench.atomic import utf8_problem
-from skinbench.record.store import RESULT_COLUMNS, ResultsStore, merge_rows
+from skinbench.record.store import RESULT_COLUMNS, ResultsStore
 from skinbench.vocabulary import (
     DUMMY_HEADS,
     MISSING,
@@ -27,6 +27,8 @@ from skinbench.vocabulary import (
 from .curves import label_efficiency_table
 from .audit import CONTAMINATION_CAPTION, audit_findings, audit_warnings, contamination_column
 from .layout import Report, Section, Table
+from .merge import merge_runs
+from .rank_tables import consensus_table, rank_stability_table, rank_text
 from .sizes import sample_size_table, variance_table
 from .stats import ALPHA, N_BOOT, LeaderboardStats, cv_variance_inflation, leaderboard_stats
 from .stats.curves import learning_curves
@@ -51,9 +53,12 @@ def read_results(run_dir: str | Path) -> pd.DataFrame:
     return current_data_rows(results).assign(run_dir=str(run_dir))
 
 
-def merge_results(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Rows of several run directories, one per (cell_id, seed, split, fold): a shared dummy row counts once."""
-    return merge_rows(frames)
+def merge_results(frames: list[pd.DataFrame], allow_different_data: bool = False) -> pd.DataFrame:
+    """Rows of several run directories, one per (cell_id, seed, split, fold): a shared dummy row counts once.
+
+    Rows of one dataset computed on other data or test patients are refused, or with
+    ``allow_different_data`` shown as separate datasets (:mod:`skinbench.leaderboard.merge`)."""
+    return merge_runs(frames, allow_different_data)
 
 
 def current_data_rows(results: pd.DataFrame) -> pd.DataFrame:
@@ -177,7 +182,7 @@ def verdict_table(configs: pd.DataFrame, stats: LeaderboardStats, note: str, dig
                    "Δ vs best dummy": _interval(cell, "delta_vs_best_dummy", digits, signed=True),
                    "p (Holm)": format_p(cell["p_vs_best_dummy_holm"]),
                    "verdict": VERDICT_TEXT.get(cell["verdict"], MISSING),
-                   "vs best": _tie_text(cell)}
+                   "vs best": _tie_text(cell), "rank [95%]": rank_text(cell)}
             if "contamination" in cell:
                 row["contamination"] = cell["contamination"]
             if ordinal:
@@ -187,7 +192,8 @@ def verdict_table(configs: pd.DataFrame, stats: LeaderboardStats, note: str, dig
         title="Macro-F1 against chance",
         caption="Δ = macro-F1 − a dummy's expected macro-F1 on the same resampled patients (stratified: random from "
                 "the training prior; best dummy: the task's highest-scoring dummy); 'vs best': 'tied' when a paired "
-                "bootstrap cannot tell the configuration from the task's best (Holm-corrected within the task). "
+                "bootstrap cannot tell the configuration from the task's best (Holm-corrected within the task); rank: "
+                "1 = best, with the 2.5–97.5% percentiles of the configuration's rank over the resamples. "
                 f"{note}; p is the one-sided bootstrap p-value of Δ vs best dummy > 0 (a constant predictor is never "
                 "above chance), Holm-corrected over both "
                 f"directions of all {stats.n_models} model configurations, and the verdict is 'above' or 'below "
@@ -286,6 +292,8 @@ def build_report(results: pd.DataFrame, digits: int = 2, n_boot: int = N_BOOT, s
             augmentation_table(effects, note, digits, _ordered(dataset_configs["task"])),
             sample_size_table(stats, dataset, digits),
             variance_table(stats, dataset, digits),
+            rank_stability_table(stats, dataset, digits),
+            consensus_table(stats, dataset, digits),
             label_efficiency_table(curves, dataset, digits, n_boot),
         ]
         sections.append(Section(title=f"Dataset {dataset}{_scheme_text(results, dataset)}",

@@ -161,7 +161,7 @@ def test_missing_results_and_unknown_format_are_explained(run_dir, tmp_path):
 def test_markdown_keeps_table_shape_when_a_label_contains_a_pipe(tmp_path):
     run_dir = write_run(tmp_path / "run", timm_label="timm(model=a|b)")
     table = _markdown_table(render(run_dir, "markdown", n_boot=100), "Macro-F1 against chance")
-    assert r"timm(model=a\|b)" in set(table["backbone"]) and len(table.columns) == 12  # with contamination
+    assert r"timm(model=a\|b)" in set(table["backbone"]) and len(table.columns) == 13  # with rank and contamination
 
 
 def test_report_returns_its_warnings(run_dir):

@@ -34,6 +34,13 @@ def device_description() -> str:
     return f"cpu ({os.cpu_count()} cores)"
 
 
+def torch_threads() -> int:
+    """torch's intra-op threads: summation order, hence the last bits of an embedding, can depend on them."""
+    import torch
+
+    return torch.get_num_threads()
+
+
 def versions(packages=PACKAGES) -> dict[str, str | None]:
     out = {}
     for name in packages:
@@ -53,6 +60,7 @@ def receipt(catalogue=None, plugins: dict | None = None) -> dict:
         "platform": platform.platform(),
         "git_commit": git_commit(),
         "device": device_description(),
+        "torch_threads": torch_threads(),
         "packages": versions(),
     }
     if catalogue is not None:

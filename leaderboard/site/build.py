@@ -21,6 +21,7 @@ from skinbench.api import SkinbenchError
 from skinbench.atomic import utf8_problem
 from skinbench.data.protocol import Protocol
 
+from ..bundle import unpacked
 from ..stats import N_BOOT, cv_variance_inflation
 from .content import (
     Configuration,
@@ -55,15 +56,24 @@ class Published:
     seconds: float
 
 
-def publish(run_dirs: list[str | Path], out: str | Path, n_boot: int = N_BOOT, seed: int = 0) -> Published:
+def publish(run_dirs: list[str | Path], out: str | Path, n_boot: int = N_BOOT, seed: int = 0,
+            allow_different_data: bool = False) -> Published:
     """Write the site for ``run_dirs`` into ``out`` (replaced as a whole), and say what was written.
 
-    ``n_boot`` and ``seed`` are the patient bootstrap's (:mod:`skinbench.leaderboard.stats`)."""
+    ``run_dirs`` may name submission bundles (``skinbench bundle``): each is verified, then published like
+    a run directory. ``n_boot`` and ``seed`` are the patient bootstrap's (:mod:`skinbench.leaderboard.stats`);
+    ``allow_different_data``: see :func:`skinbench.leaderboard.merge_results`."""
     start = time.perf_counter()
     out = Path(out)
     _check_target(out)
+    with unpacked(run_dirs) as folders:
+        return _publish(folders, out, n_boot, seed, allow_different_data, start)
+
+
+def _publish(run_dirs: list[Path], out: Path, n_boot: int, seed: int, allow_different_data: bool,
+             start: float) -> Published:
     runs = load_runs(run_dirs)
-    pages = task_pages(runs, n_boot=n_boot, seed=seed)
+    pages = task_pages(runs, n_boot=n_boot, seed=seed, allow_different_data=allow_different_data)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".skinbench-site-", dir=out.parent))
     try:
@@ -149,8 +159,9 @@ def _write_downloads(root: Path, run: Run) -> list[dict]:
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.exists():
             shutil.copyfile(source, target)
-        else:  # results.parquet of a run directory from before the parquet export
-            run.results.drop(columns=["run_dir"]).to_parquet(target, index=False)
+        else:  # an export the run directory lacks (before the parquet export; a bundle carries the log only)
+            rows = run.results.drop(columns=["run_dir"])
+            rows.to_csv(target, index=False) if name.endswith(".csv") else rows.to_parquet(target, index=False)
         listed.append({"href": target.relative_to(root).as_posix(), "name": name, "what": what})
 
     add("results.csv", "raw rows: one per cell, seed and split", run.store.results_csv)

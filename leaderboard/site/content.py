@@ -31,6 +31,7 @@ from ..stats import (
     predictions_file,
     subgroup_stats,
 )
+from ..rank_tables import rank_text
 from ..stats.curves import CurveStats, learning_curves
 from ..stats.predictions import full_data
 from ..audit import CONTAMINATION_CAPTION, AuditFindings, audit_findings, contamination_column
@@ -106,6 +107,8 @@ class TaskPage:
     predictions: dict[tuple[str, int, int, int], pd.DataFrame]
     """Stored test predictions by (cell_id, seed, split, fold)."""
     subgroups: dict[str, pd.DataFrame] = field(default_factory=dict)
+    rank_frequencies: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Per configuration and rank: the share of resamples (the blob plot)."""
     curves: CurveStats | None = None
     """The task's learning curves (None: the runs trained on all patients only)."""
     audit: AuditFindings | None = None
@@ -134,9 +137,10 @@ class TaskPage:
         return _range_text(self.summary.get("test_patients_min"), self.summary.get("test_patients_max"))
 
 
-def task_pages(runs: list[Run], n_boot: int = N_BOOT, seed: int = 0) -> list[TaskPage]:
+def task_pages(runs: list[Run], n_boot: int = N_BOOT, seed: int = 0,
+               allow_different_data: bool = False) -> list[TaskPage]:
     """One page per (dataset, task), in the order the runs computed them."""
-    every_point = merge_results([run.results for run in runs])
+    every_point = merge_results([run.results for run in runs], allow_different_data)
     results = full_data(every_point)
     stats = leaderboard_stats(results, n_boot=n_boot, seed=seed)
     curves = learning_curves(every_point, n_boot=n_boot, seed=seed)
@@ -160,6 +164,8 @@ def task_pages(runs: list[Run], n_boot: int = N_BOOT, seed: int = 0) -> list[Tas
                           bool(rows["ordinal"].any()), stored, suite, label_use)
         same_task = {"dataset": dataset, "task": task}
         page.subgroups = {c: part for c, frame in subgroups.items() if len(part := _select(frame, same_task))}
+        if stats.ranks is not None:
+            page.rank_frequencies = _select(stats.ranks.frequencies, same_task)
         page.curves = curves.of_task(dataset, task)
         page.audit = findings
         pages.append(page)
@@ -224,6 +230,8 @@ def _configuration(row: pd.Series, run_of: dict, ordinal: bool, label_use: dict[
         "p_holm": _p_value(row.get("p_vs_best_dummy_holm")),
         "verdict": _verdict(row.get("verdict")),
         "tie": Value(MISSING),
+        "rank": Value(rank_text(row), _number(row.get("rank")).sort, "rank 1 = best; 95% interval of the rank over the "
+                      "patient resamples"),
         "contamination": Value(str(row.get("contamination", MISSING))),
         "seeds": Value(str(int(row["n_ok"])), int(row["n_ok"]), f"{int(row['n_failed'])} failed" if row["n_failed"] else ""),
     }
@@ -262,6 +270,8 @@ def _columns(ordinal: bool) -> list[Column]:
                numeric=True),
         Column("verdict", "verdict", "above chance, chance or below chance at Holm-corrected level 0.05"),
         Column("tie", "tie group", "configurations not distinguishable from the best", numeric=True),
+        Column("rank", "rank [95%]", "rank by macro-F1 (1 = best) with the 2.5–97.5% percentiles of the rank over "
+               "the patient resamples", numeric=True),
         Column("contamination", "contamination", CONTAMINATION_CAPTION),
     ]
     if ordinal:

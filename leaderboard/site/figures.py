@@ -22,6 +22,8 @@ def task_figures(root: Path, runs: list[Run], page: TaskPage) -> list[dict]:
     """The task's figures, the forest plot first (what a reader looks at first)."""
     folder = root / "figures" / page.slug
     items = [_forest(root, folder, page)]
+    if len(page.rank_frequencies):
+        items.append(_blobs(root, folder, page))
     curves = reliability_curves(page)
     if curves:
         path = figures.save(figures.reliability_diagrams(curves, f"Reliability: {page.title}"),
@@ -55,6 +57,21 @@ def _forest(root: Path, folder: Path, page: TaskPage) -> dict:
                  "Mean macro-F1 minus the best dummy's per configuration, best first, with its paired 95% "
                  "patient-bootstrap interval. Green: above chance, grey: not distinguishable from chance, red: below "
                  "chance (Holm-corrected over the leaderboard). The dashed line is chance.")
+
+
+def _blobs(root: Path, folder: Path, page: TaskPage) -> dict:
+    """How often each configuration takes each rank on the patient resamples (challengeR's blob plot)."""
+    label = {c.cell_id: c.label for c in page.configurations}
+    ranked = pd.DataFrame([{"label": c.label, "rank": c.stats.get("rank"), "rank_median": c.stats.get("rank_median"),
+                            "rank_ci_low": c.stats.get("rank_ci_low"), "rank_ci_high": c.stats.get("rank_ci_high")}
+                           for c in page.configurations]).dropna(subset=["rank"]).sort_values("rank", kind="stable")
+    shares = page.rank_frequencies.assign(label=page.rank_frequencies["cell_id"].map(label))
+    path = figures.save(figures.blob_plot(shares, ranked, f"Rank stability: {page.title}"), folder / "ranks.svg")
+    return _item(root, path, "Rank stability",
+                 "Each column is a configuration in reported order; each disc a rank it takes on the patient "
+                 "resamples that give the intervals, its area the share of resamples. The cross is the median rank, "
+                 "the line the 95% rank interval. A configuration whose discs spread over several ranks has no "
+                 "settled place in the ranking.")
 
 
 def _effects(root: Path, folder: Path, page: TaskPage) -> dict:

@@ -39,7 +39,8 @@ Holm-corrected (statsmodels) over both directions of every model configuration o
 The package follows the data: :mod:`.predictions` reads what was stored, :mod:`.bootstrap` resamples
 patients and scores every configuration, :mod:`.inference` turns draws into intervals, p-values and
 Holm-corrected claims, :mod:`.frames` assembles the leaderboard's tables, :mod:`.variance` the parts of the variance,
-:mod:`.subgroups` the per-subgroup tables and :mod:`.curves` the learning curves. Everything public is importable from ``skinbench.leaderboard.stats``.
+:mod:`.subgroups` the per-subgroup tables, :mod:`.curves` the learning curves and :mod:`.ranks` how stable each
+task's ranking is on the same resamples. Everything public is importable from ``skinbench.leaderboard.stats``.
 """
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ from .inference import ALPHA, POWER, Estimate, directional_holm, estimate, holm,
 from .bootstrap import DUMMY_BUDGET, DUMMY_DRAWS, DUMMY_POINT_DRAWS, METRIC_RANGE, N_BOOT, CellDraws, MetricFn, ResamplePlan, bootstrap_task, leaderboard_metrics, macro_f1_over_classes, task_plan
 from .frames import CELL_KEYS, LeaderboardStats, aggregate, augmentation_effects, configuration_stats, leaderboard_stats, task_summary, variance_components
 from .subgroups import MIN_SUBGROUP_N, subgroup_stats
+from .ranks import RANK_COLUMNS, RankStats, TaskRanks, rank_stats, task_ranks
 from .curves import CurveStats, learning_curves
 
 __all__ = [
@@ -74,6 +76,9 @@ __all__ = [
     "MetricFn",
     "N_BOOT",
     "POWER",
+    "RANK_COLUMNS",
+    "RankStats",
+    "TaskRanks",
     "PREDICTION_COLUMNS",
     "ResamplePlan",
     "StoredPrediction",
@@ -95,8 +100,10 @@ __all__ = [
     "minimum_detectable_delta",
     "one_scheme",
     "predictions_file",
+    "rank_stats",
     "subgroup_stats",
     "task_plan",
+    "task_ranks",
     "task_summary",
     "variance_components",
 ]

@@ -3,7 +3,7 @@ sizes and power per task, and the parts of the variance."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from skinbench.vocabulary import (
 from .bootstrap import CellDraws, N_BOOT, bootstrap_task, leaderboard_metrics, task_plan
 from .inference import ALPHA, _direction, directional_holm, holm, minimum_detectable_delta
 from .predictions import TaskPredictions, full_data, load_predictions
+from .ranks import RankStats, rank_stats
 from .variance import variance_frame
 
 CELL_KEYS = (
@@ -77,6 +78,7 @@ class LeaderboardStats:
     warnings: list[str]
     n_boot: int
     n_models: int                  # model configurations in the verdicts' Holm family
+    ranks: RankStats | None = field(default=None)  # rank stability on the same resamples (:mod:`.ranks`)
 
 
 def leaderboard_stats(results: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0,
@@ -119,13 +121,15 @@ def _leaderboard_stats(results: pd.DataFrame, n_boot: int, seed: int, alpha: flo
         if task.files:
             boots[key] = bootstrap_task(task, task_plan(task, n_boot, seed), leaderboard_metrics(task.ordinal), seed)
     configurations = _configuration_frame(aggregate(results), boots, alpha)
+    ranks = rank_stats(configurations, boots, alpha)
+    configurations = configurations.merge(ranks.configurations, on="cell_id", how="left")
     n_models = int(configurations["verdict"].notna().sum())
     tasks, counts, warned = _task_frame(results, predictions, boots, configurations, alpha, n_models)
     return LeaderboardStats(
         configurations=configurations,
         augmentation=_augmentation_frame(configurations, boots, alpha),
         tasks=tasks, class_counts=counts, variance=variance_frame(configurations, boots, results),
-        warnings=warned, n_boot=n_boot, n_models=n_models,
+        warnings=warned, n_boot=n_boot, n_models=n_models, ranks=ranks,
     )
 
 
