@@ -51,7 +51,7 @@ def _plain(record: dict) -> dict:
 
 def _markdown(comparison: Comparison, digits: int) -> str:
     a, b = comparison.a.dir, comparison.b.dir
-    lines = [f"# skinbench compare", "", f"A: `{a}`  ", f"B: `{b}`", "", f"**{markdown_escape(comparison.summary())}**", ""]
+    lines = ["# skinbench compare", "", f"A: `{a}`  ", f"B: `{b}`", "", f"**{markdown_escape(comparison.summary())}**", ""]
     lines += ["## Environment", ""]
     lines += [f"- {markdown_escape(d)}" for d in comparison.environment] or ["- the receipts record the same versions, "
                                                                              "commit, device and platform"]

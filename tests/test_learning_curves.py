@@ -109,7 +109,7 @@ def test_local_and_dask_runs_give_identical_curves(tmp_path, suite_factory):
                                   local[columns].sort_values(key).reset_index(drop=True))
 
 
-def _simulated(tmp_path, n_patients=150, dim=64, shift=0.16):
+def _simulated(tmp_path, n_patients=150, dim=64, shift=0.25):
     """Two balanced classes whose means differ by ``shift`` per dimension in 64-d noise (a nearest-class-mean
     problem that needs many examples), one image per patient; 'null' holds the same labels permuted."""
     rng = np.random.default_rng(0)
@@ -131,7 +131,7 @@ def _simulated(tmp_path, n_patients=150, dim=64, shift=0.16):
             "backbones": [{"name": "precomputed", "params": {"file": str(tmp_path / "embeddings.npz")}}],
             "augmenters": ["none"], "heads": [{"name": "logreg", "params": {"tune_threshold": False}}],
             "protocol": {"scheme": "cv", "folds": 5, "seeds": [0], "dummy_draws": 100,
-                         "train_fractions": [0.05, 0.1], "curve_draws": 3}}
+                         "train_fractions": [0.03, 0.06], "curve_draws": 3}}
 
 
 @pytest.mark.slow
