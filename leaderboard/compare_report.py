@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import math
 
-import pandas as pd
 from skinbench.vocabulary import MISSING, format_interval, format_number, format_p, format_rank
 
 from .compare import Comparison
