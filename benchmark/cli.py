@@ -158,7 +158,7 @@ def run_leaderboard(out: Path, fmt: str) -> tuple[str, list[str], list[str]]:
     key = report_key(out, fmt)
     kept = kept_report(out, key)
     if kept is not None:
-        return kept["text"], kept["wrote"], kept["notes"]
+        return kept["text"], [str(out / name) for name in kept["wrote"]], kept["notes"]
     from skinbench.atomic import atomic_write
     from skinbench.leaderboard import build_report, read_results, render_report
     from .leaderboard.plots import PLOT_CAPTION
@@ -175,9 +175,8 @@ def run_leaderboard(out: Path, fmt: str) -> tuple[str, list[str], list[str]]:
         wrote.append(atomic_write(out / "macro_f1.png", lambda fh: fh.write(chart)))
     else:
         notes.append("skinbench: no chart: nothing to plot: no successful non-dummy run in the results")
-    wrote = [str(path) for path in wrote]
-    keep_report(out, key, text, wrote, notes)
-    return text, wrote, notes
+    keep_report(out, key, text, [path.name for path in wrote], notes)
+    return text, [str(path) for path in wrote], notes
 
 
 def failure_summary(failed) -> str:

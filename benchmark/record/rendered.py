@@ -3,8 +3,9 @@
 A rerun of a finished suite computes no cell; without this it would still redo the patient bootstrap and
 redraw the chart to print the same page. The key covers every input of the report: the result rows, the
 suite and split files, the generation log and strip, each prediction file's (name, size, mtime), the
-leaderboard's own source files (size, mtime) and the printed format. A changed input is a new key, so the
-report is computed afresh; deleting ``leaderboard.html`` or the chart does the same.
+source files of skinbench's core and leaderboard packages (size, mtime: any edit recomputes) and the
+printed format. A changed input is a new key, so the report is computed afresh; deleting
+``leaderboard.html`` or the chart does the same.
 """
 from __future__ import annotations
 
@@ -47,14 +48,15 @@ def _stats(root: Path) -> bytes:
 
 
 def kept_report(run_dir: Path, key: str) -> dict | None:
-    """The kept record (``text``, ``wrote``, ``notes``) when its key matches and the files it wrote still exist."""
+    """The kept record (``text``, ``wrote``: file names in ``run_dir``, ``notes``) when its key matches and
+    the files it wrote still exist."""
     try:
         kept = json.loads((run_dir / KEPT).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(kept, dict) or kept.get("key") != key:
         return None
-    if not all(Path(p).exists() for p in kept.get("wrote", [])):
+    if not all((run_dir / name).exists() for name in kept.get("wrote", [])):
         return None
     return kept
 
