@@ -1,9 +1,8 @@
 """Locating and reading model weights without unpickling arbitrary objects."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from skinbench.sdk import ConfigError, file_digest
 

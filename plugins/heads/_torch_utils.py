@@ -3,10 +3,9 @@ loss scaling, best-epoch weights, one CPU thread. Device and precision choices c
 :mod:`skinbench.devices`, as for backbones. Leading underscore: not a plugin module."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import contextlib
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from skinbench.sdk import cpu_threads
