@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from sklearn.metrics import f1_score
 
 from skinbench.api import Prediction
 
@@ -24,6 +22,8 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Macro-F1 over the classes seen in either array; 0 for empty input."""
     if len(y_true) == 0:
         return 0.0
+    from sklearn.metrics import f1_score
+
     return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
 
 
@@ -58,6 +58,8 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray, max_iter: int = 100) -> f
     A logit of -inf marks a class the head cannot predict (absent from its training part):
     it keeps probability 0 at every T, and rows of such a class say nothing about T, so they are left out.
     """
+    import torch
+
     z = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
     target = torch.as_tensor(np.asarray(y), dtype=torch.long)
     finite = torch.isfinite(z)

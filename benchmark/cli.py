@@ -169,28 +169,44 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = results[results["status"] == "failed"]
     print(f"\n{len(results)} result rows in {args.out}/results.csv ({len(failed)} failed) "
           f"in {time.perf_counter() - start:.1f} s\n")
+    text, wrote, notes = run_leaderboard(Path(args.out), args.format)
+    if text:
+        print(text)
+    for note in notes:
+        print(note, file=sys.stderr)
+    if len(failed):
+        print(failure_summary(failed), file=sys.stderr)
+    print(f"\nwrote {', '.join(wrote)}")
+    return 1 if len(failed) else 0
+
+
+def run_leaderboard(out: Path, fmt: str) -> tuple[str, list[str], list[str]]:
+    """The end-of-run leaderboard: printed text, files written, notes. Kept in the run directory and reused
+    while nothing it reads has changed, so a rerun of a finished suite recomputes no bootstrap."""
+    from skinbench.record.rendered import keep_report, kept_report, report_key
+
+    key = report_key(out, fmt)
+    kept = kept_report(out, key)
+    if kept is not None:
+        return kept["text"], [str(out / name) for name in kept["wrote"]], kept["notes"]
     from skinbench.atomic import atomic_write
     from skinbench.leaderboard import build_report, read_results, render_report
     from .leaderboard.plots import PLOT_CAPTION
     from .leaderboard.render import html_figures
 
-    out = Path(args.out)
     rows = read_results(out)
     report = build_report(rows)  # one bootstrap serves the page, the terminal and the chart
     figures = html_figures(rows, out)  # the chart is drawn once: embedded in the page and saved as PNG
     (out / "leaderboard.html").write_text(render_report(report, "html", figures), encoding="utf-8")
-    if args.format != "none":
-        print(render_report(report, args.format, figures if args.format == "html" else []))
-    wrote = [out / "leaderboard.html"]
+    text = render_report(report, fmt, figures if fmt == "html" else []) if fmt != "none" else ""
+    wrote, notes = [out / "leaderboard.html"], []
     chart = next((png for caption, png in figures if caption == PLOT_CAPTION and png), None)
     if chart is not None:
         wrote.append(atomic_write(out / "macro_f1.png", lambda fh: fh.write(chart)))
     else:
-        print("skinbench: no chart: nothing to plot: no successful non-dummy run in the results", file=sys.stderr)
-    if len(failed):
-        print(failure_summary(failed), file=sys.stderr)
-    print(f"\nwrote {', '.join(map(str, wrote))}")
-    return 1 if len(failed) else 0
+        notes.append("skinbench: no chart: nothing to plot: no successful non-dummy run in the results")
+    keep_report(out, key, text, [path.name for path in wrote], notes)
+    return text, [str(path) for path in wrote], notes
 
 
 def failure_summary(failed) -> str:

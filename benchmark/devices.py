@@ -2,22 +2,30 @@
 
 Device and precision are runtime parameters of a plugin (they change how fast a result
 comes), but the device type and precision actually used can change results, so every
-plugin reports them in ``artefacts()`` and they enter its identity.
+plugin reports them in ``artefacts()`` and they enter its identity. torch is imported where it is
+used: on a machine with no GPU, :func:`device_type` and :func:`precision_label` answer without it, so
+resolving identities (every run, even one with nothing to compute) does not pay for importing torch.
 """
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import Annotated, Literal
+import sys
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import torch
 from pydantic import AfterValidator
 
 from skinbench.api import ConfigError
 
+if TYPE_CHECKING:
+    import torch
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+DTYPE_NAMES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg", "/dev/kfd")
+"""Device files of the NVIDIA driver, of WSL's GPU bridge and of ROCm: a Linux machine without any of
+them has no GPU torch could use."""
 
 
 def _known_device(name: str) -> str:
@@ -34,8 +42,36 @@ PrecisionName = Literal[PRECISIONS]
 """A ``precision`` parameter: auto (bf16, else fp16, autocast on CUDA; fp32 elsewhere), fp32, fp16, bf16."""
 
 
+def no_gpu_here() -> bool:
+    """True when this is Linux with no GPU device file: CUDA (and ROCm) cannot be available, and MPS is
+    Apple's. Elsewhere, or when a device file exists, only torch can tell."""
+    return sys.platform.startswith("linux") and not any(os.path.exists(path) for path in GPU_DEVICE_FILES)
+
+
+def device_type(name: str = "auto") -> str:
+    """The type of device :func:`resolve_device` picks (cpu, cuda, mps); without importing torch when
+    the answer is the CPU and no GPU is present."""
+    if str(name) == "cpu" or (str(name) == "auto" and no_gpu_here()):
+        return "cpu"
+    return resolve_device(name).type
+
+
+def precision_label(precision: str, device: str) -> str:
+    """How the precision resolved on a device type is recorded (float32, float16, bfloat16), as
+    ``precision_name(resolve_precision(precision, device))``; without torch except for ``auto`` on CUDA."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision '{precision}' is unknown; use one of {', '.join(PRECISIONS)}")
+    if precision == "auto" and device == "cuda":
+        import torch
+
+        return precision_name(resolve_precision(precision, torch.device("cuda")))
+    return DTYPE_NAMES.get(precision, "float32")
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA, then Apple MPS, then CPU; an unavailable explicit choice is an error."""
+    import torch
+
     base = str(name).split(":")[0]
     if base not in DEVICES:
         raise ConfigError(f"device '{name}' is unknown; use one of {', '.join(DEVICES)} (cuda:N is accepted)")
@@ -53,6 +89,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def _mps_available() -> bool:
+    import torch
+
     return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
 
 
@@ -60,22 +98,26 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     """The autocast dtype, or None for plain fp32. ``auto`` means bf16 (else fp16) on CUDA, fp32 elsewhere."""
     if precision not in PRECISIONS:
         raise ConfigError(f"precision '{precision}' is unknown; use one of {', '.join(PRECISIONS)}")
+    import torch
+
     if precision == "auto":
         if device.type != "cuda":
             return None
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return _DTYPES.get(precision)
+    return getattr(torch, DTYPE_NAMES[precision]) if precision != "fp32" else None
 
 
 def precision_name(dtype: torch.dtype | None) -> str:
     """How a resolved precision is recorded in identities: float32, bfloat16 or float16."""
-    return str(dtype or torch.float32).removeprefix("torch.")
+    return str(dtype).removeprefix("torch.") if dtype is not None else "float32"
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
     """Mixed precision on ``device`` when ``dtype`` is set, otherwise a no-op context."""
     if dtype is None:
         return contextlib.nullcontext()
+    import torch
+
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
@@ -93,6 +135,8 @@ def cpu_threads(count: int, device: torch.device | str = "cpu"):
     """torch's intra-op thread count at ``count`` while work runs on the CPU, restored afterwards;
     a no-op on other devices. A CPU result can depend on the thread count (sums split differently),
     so callers fix it rather than inherit whatever the process was given."""
+    import torch
+
     if torch.device(device).type != "cpu":
         yield
         return

@@ -4,7 +4,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn import metrics as skm
 
 PROBABILITY_METRICS = ("auroc", "pr_auc", "top2_accuracy", "ece", "brier", "nll")
 """Metrics of the class probabilities alone: a random dummy gets those of its constant probabilities."""
@@ -21,6 +20,8 @@ def score(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, n_classes: int, or
     quadratic weights follow the declared class order. ECE, Brier and NLL score the
     probabilities as the head returned them (after any temperature it fitted on validation).
     """
+    from sklearn import metrics as skm
+
     labels = list(range(n_classes))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ill-defined precision/recall on tiny test sets are scored 0
@@ -45,12 +46,16 @@ def score(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, n_classes: int, or
 
 
 def _kappa(y: np.ndarray, pred: np.ndarray, labels: list[int], weights: str | None) -> float:
+    from sklearn import metrics as skm
+
     value = skm.cohen_kappa_score(y, pred, labels=labels, weights=weights)
     return 0.0 if np.isnan(value) else value  # constant truth and prediction: no agreement beyond chance
 
 
 def auroc(y: np.ndarray, proba: np.ndarray, n_classes: int) -> float:
     """Binary AUROC, or macro one-vs-rest over the classes present in the test part."""
+    from sklearn import metrics as skm
+
     present = [c for c in range(n_classes) if (y == c).any() and not (y == c).all()]
     if not present:
         return np.nan

@@ -20,15 +20,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from functools import lru_cache
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 from skinbench.images import rgb_tensor
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms.v2 import functional as TF
+
+if TYPE_CHECKING:
+    import torch
 
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 PIL_TOLERANCE_LEVELS = 2
@@ -53,6 +52,9 @@ def resize_like_pil(images: torch.Tensor, size: tuple[int, int], interpolation: 
         cols = _pil_nearest_index(images.shape[-1], size[1], images.device)
         return images[..., rows[:, None], cols[None, :]]
     if images.device.type == "cpu":
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms.v2 import functional as TF
+
         return TF.resize(images, list(size), InterpolationMode(interpolation), antialias=True)
     return separable_resize(images, size, interpolation)
 
@@ -60,6 +62,9 @@ def resize_like_pil(images: torch.Tensor, size: tuple[int, int], interpolation: 
 def separable_resize(images: torch.Tensor, size: tuple[int, int], interpolation: str) -> torch.Tensor:
     """PIL's resampling on any device: an antialiased width pass, then a height pass, each rounded and
     clamped to uint8 as PIL stores its intermediate image."""
+    import torch
+    import torch.nn.functional as F
+
     out = images.to(torch.float32)
     for target in ((out.shape[-2], size[1]), tuple(size)):
         if tuple(out.shape[-2:]) != target:
@@ -75,6 +80,8 @@ def _pil_nearest_index(n_in: int, n_out: int, device: torch.device) -> torch.Ten
     steps = np.full(n_out, n_in / n_out)
     steps[0] /= 2
     index = np.minimum(np.add.accumulate(steps).astype(np.int64), n_in - 1)
+    import torch
+
     return torch.from_numpy(index).to(device)
 
 
@@ -100,6 +107,8 @@ class Preprocess:
     def batch(self, images: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
         """(B, 3, crop, crop) or (B, 10, 3, crop, crop) from a (B, 3, H, W) uint8 batch, or from a list of
         (3, H, W) uint8 images of any sizes (each size is resized as one batch)."""
+        import torch
+
         if torch.is_tensor(images):
             return self._same_size(images)
         by_size: dict[tuple, list[int]] = defaultdict(list)
@@ -112,6 +121,9 @@ class Preprocess:
         return torch.stack(out)
 
     def _same_size(self, images: torch.Tensor) -> torch.Tensor:
+        import torch
+        from torchvision.transforms.v2 import functional as TF
+
         resized = resize_like_pil(images, resized_size(*images.shape[-2:], self.resize), self.interpolation)
         if not self.tta:
             return self._normalise(TF.center_crop(resized, [self.crop]))
@@ -121,12 +133,16 @@ class Preprocess:
 
     def _normalise(self, images: torch.Tensor) -> torch.Tensor:
         """``to_tensor`` then ``normalize``, operation for operation (so identical pixels give identical floats)."""
+        import torch
+
         mean, std = self._on(images.device)
         return images.to(torch.float32).div(255).sub_(mean).div_(std)
 
     def _on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and std on ``device``, copied there once (a copy per batch would make the host wait for the GPU)."""
         if device not in self._constants:
+            import torch
+
             self._constants[device] = tuple(torch.tensor(v, dtype=torch.float32).view(-1, 1, 1).to(device)
                                             for v in (self.mean, self.std))
         return self._constants[device]

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import torch
 
 LPIPS_MIN_SIDE = 64
 """Smaller images are upsampled before LPIPS: AlexNet's stride-4 stem and pooling need the room."""
@@ -27,18 +29,20 @@ SSIM_K1, SSIM_K2, SSIM_WINDOW = 0.01, 0.03, 7
 
 QUALITY_COLUMNS = ("lpips", "blur_ratio", "ssim", "specular_coverage")
 """The columns of :func:`quality_metrics`, as logged for every synthetic image."""
-
-
-_LAPLACE = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+LAPLACE = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
 
 
 def _exact(images: torch.Tensor) -> torch.Tensor:
     """float64 where the device has it (the references compute in float64); float32 on Apple MPS."""
+    import torch
+
     return images.to(torch.float32 if images.device.type == "mps" else torch.float64)
 
 
 def specular_mask(rgb: torch.Tensor, delta_b: float = 15, tau_v: float = 80) -> torch.Tensor:
     """Seed 000 eq. 4.4: bright, blue-dominant pixels, (..., 3, H, W) -> (..., H, W) bool."""
+    import torch
+
     rgb = rgb.to(torch.float32)
     r, g, b = rgb.unbind(-3)
     return ((b - torch.maximum(r, g)) > delta_b) & (rgb.amax(-3) > tau_v)
@@ -48,6 +52,8 @@ def specular_coverage(rgb: torch.Tensor | np.ndarray, delta_b: float = 15, tau_v
     """Seed 000 eq. 4.5: fraction of pixels in the specular mask, per image of a (B, 3, H, W) batch.
 
     A single (H, W, 3) array (the handcrafted backbone's input) gives a float."""
+    import torch
+
     if isinstance(rgb, np.ndarray):
         return float(specular_coverage(torch.as_tensor(np.array(rgb, copy=True)).permute(2, 0, 1), delta_b, tau_v))
     return specular_mask(rgb, delta_b, tau_v).to(torch.float32).mean((-2, -1))
@@ -57,15 +63,20 @@ def laplacian_variance(rgb: torch.Tensor) -> torch.Tensor:
     """Sharpness per image: variance of the Laplacian of the grey (channel-mean) image.
 
     The border is replicated, which equals scipy's ``mode='reflect'`` for a 3x3 kernel."""
+    import torch
+    import torch.nn.functional as F
+
     grey = _exact(rgb).mean(-3, keepdim=True)
     padded = F.pad(grey, (1, 1, 1, 1), mode="replicate")
-    response = F.conv2d(padded, _LAPLACE.to(grey)[None, None])
+    response = F.conv2d(padded, torch.tensor(LAPLACE, dtype=grey.dtype, device=grey.device)[None, None])
     return response.flatten(1).var(1, unbiased=False)
 
 
 def blur_ratio(synthetic: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """Seed 000 eq. 4.2: Laplacian variance synthetic / real, per image; below 1 means the synthetic
     image is smoother. NaN where the real image is perfectly flat (no sharpness to compare against)."""
+    import torch
+
     reference = laplacian_variance(real)
     ratio = laplacian_variance(synthetic) / reference
     return torch.where(reference > 0, ratio, torch.full_like(ratio, float("nan")))
@@ -74,6 +85,8 @@ def blur_ratio(synthetic: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Seed 000 eq. 4.3: structural similarity per image pair (1 = identical), as scikit-image computes it
     with ``channel_axis``, ``data_range=255`` and a 7-pixel window (the largest odd one that fits if smaller)."""
+    import torch.nn.functional as F
+
     x, y = _exact(a), _exact(b)
     side = min(x.shape[-2:])
     window = min(SSIM_WINDOW, side if side % 2 else side - 1)
@@ -96,6 +109,8 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def quality_metrics(synthetic: torch.Tensor, real: torch.Tensor, lpips: "LpipsScorer | None" = None) -> torch.Tensor:
     """All four metrics of a batch in one call: a (B, 4) float64 tensor on the images' device, columns
     in :data:`QUALITY_COLUMNS` order. LPIPS is NaN without a scorer (or without its trunk weights)."""
+    import torch
+
     nan = torch.full((len(synthetic),), float("nan"), dtype=torch.float64, device=synthetic.device)
     distance = lpips.distances(synthetic, real).to(nan) if lpips is not None else nan
     columns = [distance, blur_ratio(synthetic, real), ssim(synthetic, real), specular_coverage(synthetic)]
@@ -104,6 +119,8 @@ def quality_metrics(synthetic: torch.Tensor, real: torch.Tensor, lpips: "LpipsSc
 
 def trunk_weights_file(net: str) -> Path:
     """Where torchvision keeps the trunk weights LPIPS needs (torch hub cache)."""
+    import torch
+
     import torchvision
 
     weights = getattr(torchvision.models, TORCHVISION_TRUNKS[net]).IMAGENET1K_V1
@@ -120,6 +137,8 @@ class LpipsScorer:
     """
 
     def __init__(self, net: str = "alex", pretrained_trunk: bool = True, device: str | torch.device = "cpu"):
+        import torch
+
         if net not in TORCHVISION_TRUNKS:
             raise ValueError(f"unknown LPIPS net '{net}'; known: {', '.join(TORCHVISION_TRUNKS)}")
         self.net, self.pretrained_trunk, self.device = net, pretrained_trunk, torch.device(device)
@@ -147,6 +166,8 @@ class LpipsScorer:
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> float:
         """Distance between two (H, W, 3) uint8-range images of equal size (0 = identical); NaN if unavailable."""
+        import torch
+
         def batch(image: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
 
@@ -155,6 +176,9 @@ class LpipsScorer:
     def distances(self, synthetic: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """Distances of equal-size (B, 3, H, W) uint8-range image pairs in one fp32 forward pass, on the
         scorer's device; NaN for every pair when the trunk weights are absent."""
+        import torch
+        import torch.nn.functional as F
+
         model = self._load()
         if model is None:
             return torch.full((len(synthetic),), float("nan"))

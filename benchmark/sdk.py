@@ -20,55 +20,39 @@ checks that no built-in plugin reaches past it. What is here:
 """
 from __future__ import annotations
 
-from skinbench.api import (
-    SAMPLE_COLUMNS,
-    SUBGROUP_COLUMNS,
-    Augmenter,
-    Backbone,
-    ClassNames,
-    ConfigError,
-    DataError,
-    Dataset,
-    Head,
-    Part,
-    Plugin,
-    PluginError,
-    PluginMeta,
-    PluginParams,
-    Prediction,
-    SkinbenchError,
-    Task,
-    TextBackbone,
-    TrainableBackbone,
-    label_key,
-)
-from skinbench.atomic import atomic_write, atomic_write_json
-from skinbench.execution.cache import default_cache_dir
-from skinbench.calibration import DecisionRule, macro_f1, softmax
-from skinbench.class_text import ClassPrompts, class_embeddings, prompts_digest, read_prompts, unit_rows
-from skinbench.devices import (
-    DeviceName,
-    PrecisionName,
-    autocast,
-    cpu_threads,
-    precision_name,
-    resolve_device,
-    resolve_precision,
-    to_device,
-)
-from skinbench.data.groups import linked_groups
-from skinbench.hashing import config_hash, file_digest
-from skinbench.hookspecs import hookimpl
-from skinbench.hub import hub_file, hub_revision, hub_snapshot
-from skinbench.record.identity import augmentation_key
-from skinbench.images import image_problem, jpeg_bytes, load_rgb, load_uint8, rgb_tensor
-from skinbench.oversampling import POLICIES, assign_sources, synthetic_counts
-from skinbench.preprocess import INTERPOLATIONS, Preprocess
-from skinbench.quality import QUALITY_COLUMNS, LpipsScorer, quality_metrics, specular_coverage, trunk_weights_file
-from skinbench.quality_control import QualityThresholds, qc_failures
-from skinbench.configuration.suite import read_yaml_mapping
-from skinbench.torch_backbone import PooledFeatures, PoolName, TorchBackbone, TorchParams, timm_pool
-from skinbench.text_backbone import ImageTower, VisionLanguageBackbone, folder_identity
+import importlib
+from typing import Any
+
+_SOURCES: dict[str, tuple[str, ...]] = {
+    "skinbench.api": ("SAMPLE_COLUMNS", "SUBGROUP_COLUMNS", "Augmenter", "Backbone", "ClassNames", "ConfigError",
+        "DataError", "Dataset", "Head", "Part", "Plugin", "PluginError", "PluginMeta", "PluginParams", "Prediction",
+        "SkinbenchError", "Task", "TextBackbone", "TrainableBackbone", "label_key"),
+    "skinbench.atomic": ("atomic_write", "atomic_write_json"),
+    "skinbench.execution.cache": ("default_cache_dir",),
+    "skinbench.calibration": ("DecisionRule", "macro_f1", "softmax"),
+    "skinbench.class_text": ("ClassPrompts", "class_embeddings", "prompts_digest", "read_prompts", "unit_rows"),
+    "skinbench.devices": ("DeviceName", "PrecisionName", "autocast", "cpu_threads", "device_type", "precision_label",
+        "precision_name",
+        "resolve_device", "resolve_precision", "to_device"),
+    "skinbench.data.groups": ("linked_groups",),
+    "skinbench.hashing": ("config_hash", "file_digest"),
+    "skinbench.hookspecs": ("hookimpl",),
+    "skinbench.hub": ("hub_file", "hub_revision", "hub_snapshot"),
+    "skinbench.record.identity": ("augmentation_key",),
+    "skinbench.images": ("image_problem", "jpeg_bytes", "load_rgb", "load_uint8", "rgb_tensor"),
+    "skinbench.oversampling": ("POLICIES", "assign_sources", "synthetic_counts"),
+    "skinbench.preprocess": ("INTERPOLATIONS", "Preprocess"),
+    "skinbench.quality": ("QUALITY_COLUMNS", "LpipsScorer", "quality_metrics", "specular_coverage",
+        "trunk_weights_file"),
+    "skinbench.quality_control": ("QualityThresholds", "qc_failures"),
+    "skinbench.configuration.suite": ("read_yaml_mapping",),
+    "skinbench.torch_backbone": ("PoolName", "TorchBackbone", "TorchParams", "timm_pool"),
+    "skinbench.torch_modules": ("ImageTower", "PooledFeatures"),
+    "skinbench.text_backbone": ("VisionLanguageBackbone", "folder_identity"),
+}
+"""Where each name lives. Names are imported on first use (PEP 562), so registering plugins or
+reading their parameters imports neither torch nor scikit-learn (the modules import those where they compute)."""
+_HOME = {name: module for module, names in _SOURCES.items() for name in names}
 
 __all__ = [
     "SAMPLE_COLUMNS", "SUBGROUP_COLUMNS", "Augmenter", "Backbone", "ConfigError", "DataError", "Dataset", "Head",
@@ -77,7 +61,8 @@ __all__ = [
     "ClassNames", "ClassPrompts", "ImageTower", "TextBackbone", "VisionLanguageBackbone", "class_embeddings",
     "folder_identity", "prompts_digest", "read_prompts", "unit_rows",
     "image_problem", "jpeg_bytes", "load_rgb", "load_uint8", "rgb_tensor",
-    "DeviceName", "PrecisionName", "autocast", "cpu_threads", "precision_name", "resolve_device",
+    "DeviceName", "PrecisionName", "autocast", "cpu_threads", "device_type", "precision_label", "precision_name",
+    "resolve_device",
     "resolve_precision", "to_device",
     "INTERPOLATIONS", "PoolName", "PooledFeatures", "Preprocess", "TorchBackbone", "TorchParams", "timm_pool",
     "atomic_write", "atomic_write_json", "config_hash", "default_cache_dir", "file_digest", "hub_file",
@@ -86,3 +71,16 @@ __all__ = [
     "QualityThresholds", "qc_failures", "quality_metrics", "specular_coverage", "trunk_weights_file",
     "DecisionRule", "macro_f1", "softmax",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'skinbench.sdk' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain global
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

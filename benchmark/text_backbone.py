@@ -9,32 +9,18 @@ embeddings of :meth:`VisionLanguageBackbone.embed_text` live in the same space.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
-import torch
 
 from skinbench.hashing import file_digest
 from skinbench.torch_backbone import TorchBackbone
 
+if TYPE_CHECKING:
+    import torch
+
 TEXT_BATCH = 64
 """Texts per forward pass: prompt ensembles are a few hundred short texts at most."""
-
-
-class ImageTower(torch.nn.Module):
-    """An image encoder (images -> projected embeddings) with the two methods and the width that
-    :class:`~skinbench.torch_backbone.PooledFeatures` and the fine-tuning head expect of a timm model."""
-
-    def __init__(self, encode: torch.nn.Module, dim: int):
-        super().__init__()
-        self.encode = encode
-        self.num_features = int(dim)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encode(x)
-
-    def forward_head(self, features: torch.Tensor, pre_logits: bool = True) -> torch.Tensor:
-        return features
 
 
 class VisionLanguageBackbone(TorchBackbone):
@@ -54,6 +40,8 @@ class VisionLanguageBackbone(TorchBackbone):
 
     def embed_text(self, texts: list[str]) -> np.ndarray:
         """(len(texts), dim) float32 text embeddings, unnormalised, each text encoded once per process."""
+        import torch
+
         todo = list(dict.fromkeys(t for t in texts if t not in self._text_memo))
         if todo:
             encode = self.text_encoder()

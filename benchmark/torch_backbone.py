@@ -16,26 +16,30 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Annotated, Any, ClassVar, Iterable, Literal, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Iterable, Literal, Sequence
 
+import importlib.metadata
 import numpy as np
-import torch
-import torchvision
 from pydantic import Field
 from skinbench.api import Backbone, ConfigError, PluginParams
 from skinbench.devices import (
     DeviceName,
     PrecisionName,
     autocast,
-    precision_name,
+    device_type,
+    precision_label,
     resolve_device,
     resolve_precision,
     to_device,
 )
-from skinbench.images import jpeg_bytes, load_uint8, rgb_tensor
-from torch.utils.data import DataLoader, Dataset
+from skinbench.images import rgb_tensor
 
 from skinbench.preprocess import INTERPOLATIONS, Preprocess
+
+if TYPE_CHECKING:
+    import torch
+
+    from skinbench.torch_modules import PooledFeatures
 
 Triple = Annotated[list[float], Field(min_length=3, max_length=3)]
 PoolName = Literal["cls", "token", "mean", "avg", "max", "avgmax", "map"]
@@ -62,49 +66,12 @@ class TorchParams(PluginParams):
         0, description="DataLoader workers decoding while the model computes")
 
 
-class PooledFeatures(torch.nn.Module):
-    """A timm model seen as images -> pooled pre-logit features (B, D)."""
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
-
-
-class ImageFiles(Dataset):
-    """Image files for DataLoader workers: decoded to (3, H, W) uint8 tensors, preprocessed there when
-    ``transform`` is given (CPU backbones), or left as JPEG bytes when the GPU decodes JPEGs."""
-
-    def __init__(self, paths: list[str], transform: Preprocess | None, jpeg_as_bytes: bool):
-        self.paths, self.transform, self.jpeg_as_bytes = paths, transform, jpeg_as_bytes
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        path = self.paths[index]
-        encoded = jpeg_bytes(path) if self.jpeg_as_bytes else None
-        if encoded is not None:
-            return encoded
-        image = load_uint8(path)
-        return self.transform(image) if self.transform is not None else image
-
-
-def stack_when_possible(items: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
-    """DataLoader collate: one tensor when every item is an image of the same shape (one host-to-device
-    copy), else the list (images of different sizes, or JPEG bytes)."""
-    if items[0].ndim >= 3 and all(item.shape == items[0].shape for item in items):
-        return torch.stack(items)
-    return items
-
-
 class TorchBackbone(Backbone):
     """Base of torch backbones; subclasses implement the three hooks at the bottom."""
 
     Params: ClassVar[type[PluginParams]] = TorchParams
     transient = ("_model",)
+    code_modules = ("skinbench.torch_modules",)
 
     def __init__(self, **overrides: Any):
         super().__init__(**overrides)
@@ -115,18 +82,17 @@ class TorchBackbone(Backbone):
     # ----- identity and preprocessing -----------------------------------------------------
     def artefacts(self) -> dict[str, Any]:
         """Weights content, resolved preprocessing, and the device type, precision and library
-        versions actually used (bf16 on CUDA and fp32 on the CPU give different embeddings)."""
-        import timm
-
-        device = self.device
-        if self.config["jpeg_decoder"] == "nvjpeg" and device.type != "cuda":
+        versions actually used (bf16 on CUDA and fp32 on the CPU give different embeddings).
+        Versions come from the installed metadata, so that on a CPU-only machine nothing here imports torch."""
+        device = device_type(self.config["device"])
+        if self.config["jpeg_decoder"] == "nvjpeg" and device != "cuda":
             raise ConfigError(f"backbone '{self.name}': jpeg_decoder 'nvjpeg' needs a CUDA device, "
-                              f"this backbone runs on {device.type}; use jpeg_decoder: pil")
+                              f"this backbone runs on {device}; use jpeg_decoder: pil")
         if self._weights_identity is None:
             self._weights_identity = self.weights_identity()
         return {"weights": self._weights_identity, "preprocessing": self.preprocessing(),
-                "device_type": device.type, "precision": precision_name(self._autocast_dtype(device)),
-                "torch": torch.__version__, "torchvision": torchvision.__version__, "timm": timm.__version__}
+                "device_type": device, "precision": precision_label(self.config["precision"], device),
+                **{name: importlib.metadata.version(name) for name in ("torch", "torchvision", "timm")}}
 
     def preprocessing(self) -> dict[str, Any]:
         """The native config with the suite's overrides applied: resize, crop, interpolation, mean, std."""
@@ -170,6 +136,8 @@ class TorchBackbone(Backbone):
     def pooled_model(self) -> PooledFeatures:
         """The frozen network in eval mode on the chosen device, built once."""
         if self._model is None:
+            from skinbench.torch_modules import PooledFeatures
+
             self._model = PooledFeatures(self.build_model()).eval().to(self.device)
         return self._model
 
@@ -192,6 +160,10 @@ class TorchBackbone(Backbone):
 
     def embed_paths(self, paths: list[str]) -> np.ndarray:
         """Decode with DataLoader workers (``num_workers``) so decoding overlaps the forward passes."""
+        from torch.utils.data import DataLoader
+
+        from skinbench.torch_modules import ImageFiles, stack_when_possible
+
         workers = int(self.config["num_workers"])
         on_device = self._preprocesses_on_device()
         files = ImageFiles(list(paths), None if on_device else self.transform(),
@@ -210,6 +182,8 @@ class TorchBackbone(Backbone):
 
         Float batches were preprocessed in the workers; uint8 images (one tensor, or a list of
         images of different sizes or of JPEG bytes) are preprocessed here, on the device."""
+        import torch
+
         device = self.device
         if torch.is_tensor(batch) and batch.is_floating_point():
             return to_device(batch, device)
@@ -232,6 +206,8 @@ class TorchBackbone(Backbone):
 
     def features(self, batches: Iterable[torch.Tensor]) -> np.ndarray:
         """Pooled features for model inputs of (B, 3, H, W), or (B, views, 3, H, W) averaged over views."""
+        import torch
+
         model, device = self.pooled_model(), self.device
         out = []
         with torch.inference_mode(), autocast(device, self._autocast_dtype(device)):

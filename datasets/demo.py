@@ -20,9 +20,6 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from pydantic import Field
-from scipy import ndimage
-from scipy.stats import norm
-from skimage.color import lab2rgb
 from skinbench.sdk import config_hash, Dataset, default_cache_dir, hookimpl, PluginParams, Task
 
 from .cosmetic_csv import FEATURES, THESIS_LABEL_MAPS, read_wide_csv
@@ -102,6 +99,8 @@ def draw_labels(rng: np.random.Generator, n_patients: int, n_regions: int) -> di
     """Ordinal levels from a patient latent plus region noise, cut at the thesis's prior quantiles.
 
     Every class occurs at least once, so small simulations keep all declared classes."""
+    from scipy.stats import norm
+
     out = {}
     for feature, counts in PRIORS.items():
         latent = PATIENT_SHARE * rng.standard_normal((n_patients, 1)) + np.sqrt(1 - PATIENT_SHARE ** 2) * rng.standard_normal((n_patients, n_regions))
@@ -119,6 +118,9 @@ def draw_labels(rng: np.random.Generator, n_patients: int, n_regions: int) -> di
 
 def render_patch(rng: np.random.Generator, feature: str, level: int, lightness: float, size: int, faint: bool) -> np.ndarray:
     """A skin patch: tone, illumination, micro-texture, then the feature's cue."""
+    from scipy import ndimage
+    from skimage.color import lab2rgb
+
     yy, xx = np.mgrid[0:size, 0:size] / size
     lab = np.zeros((size, size, 3))
     lab[..., 0] = lightness + rng.normal(0, 3) + 6 * (rng.uniform(-1, 1) * (xx - 0.5) + rng.uniform(-1, 1) * (yy - 0.5))
@@ -147,6 +149,8 @@ def spots(rng, lab, level, size, faint):
 
 def lines(rng, lab, level, size, faint):
     """Moisture: dehydration micro-cracks, more and darker when dry (-1)."""
+    from scipy import ndimage
+
     count = max(0, int(rng.normal({-1: 12, 0: 5, 1: 2}[level], 2)))
     canvas = np.zeros((size, size))
     for _ in range(count):
@@ -179,6 +183,8 @@ def oil(rng, lab, level, size, faint):
 
 def add_specular(rng, rgb: np.ndarray, level: int, size: int) -> np.ndarray:
     """Blue-white specular highlights covering ≈3% / 15% / 40% of the patch (thesis eq. 4.4-4.5)."""
+    from scipy import ndimage
+
     target = max(0.0, rng.normal({-1: 0.03, 0: 0.15, 1: 0.40}[level], 0.02))
     field = ndimage.gaussian_filter(rng.standard_normal((size, size)), 3)
     mask = field > np.quantile(field, 1 - target) if target > 0 else np.zeros_like(field, bool)

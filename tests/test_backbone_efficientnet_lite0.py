@@ -51,3 +51,10 @@ def test_works_offline_with_no_parameters(tmp_path):
     assert features.shape == (2, 1280) and np.isfinite(features).all()
     assert backbone.data_config()["mean"] == (0.5, 0.5, 0.5)
     assert backbone.identity.artefacts["weights"]["file"] == "efficientnet-lite0-57934424.pth"
+
+
+def test_native_preprocessing_is_timms_config_of_the_tf_port():
+    """The preprocessing is written out (no timm import to resolve an identity); it must stay timm's."""
+    with torch.device("meta"):
+        skeleton = timm.create_model(ARCH, pretrained=False, num_classes=0)
+    assert EfficientNetLite0().native_data_config() == timm.data.resolve_model_data_config(skeleton)

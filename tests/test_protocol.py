@@ -93,7 +93,7 @@ def test_the_all_at_once_fold_search_gives_scikit_learns_folds(seed, n_folds, n_
     import warnings
 
     from sklearn.model_selection import StratifiedGroupKFold
-    from skinbench.data.protocol import StratifiedGroupKFoldAllAtOnce
+    from skinbench.data.grouped_folds import StratifiedGroupKFoldAllAtOnce
 
     rng = np.random.default_rng(seed)
     groups = np.sort(rng.integers(0, n_patients, size=3 * n_patients))

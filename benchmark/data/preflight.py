@@ -131,10 +131,10 @@ def preflight(suite: Suite | dict | str | Path | None, out_dir: str | Path | Non
     suite = load_suite(suite)
     catalogue = load_catalogue(suite.block, suite.autoload, extra_plugins)
     plugins = instantiate(catalogue, suite)
-    config_problems = list(catalogue.broken.values()) + resolve_identities(plugins)
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    use_digest_store(cache_root)  # before identities: a weights file is then hashed once, not on every run
+    config_problems = list(catalogue.broken.values()) + resolve_identities(plugins)
     config_problems += folder_problems(out_dir, "--out (the run directory)") + folder_problems(cache_root, "the cache folder")
-    use_digest_store(cache_root)
     datasets, data_problems = [], []
     for plugin, entry in zip(plugins["datasets"], suite.datasets):
         try:

@@ -12,6 +12,7 @@ import ast
 import hashlib
 import importlib
 import importlib.metadata
+import importlib.util
 import inspect
 import os
 import sys
@@ -28,7 +29,7 @@ CONTRACT_MODULES = frozenset({"skinbench.hookspecs", "skinbench.configuration.me
 
 CORE_MODULES = ("skinbench.metrics", "skinbench.baselines", "skinbench.data.protocol", "skinbench.api",
                 "skinbench.execution.embedding", "skinbench.data.groups", "skinbench.data.curves",
-                "skinbench.execution.folds")
+                "skinbench.execution.folds", "skinbench.data.grouped_folds")
 """Core code that computes scores, dummies, splits and the data path of every cell: in every cell id."""
 
 
@@ -99,7 +100,7 @@ def _packages_distributions() -> dict[str, list[str]]:
 @lru_cache(maxsize=None)
 def code_digest(cls: type) -> str:
     """sha256 over the source of the modules that define ``cls`` and its bases, of the modules
-    those import from the same top-level package, and of ``cls.code_modules``.
+    those import from the same top-level package, and of the ``code_modules`` ``cls`` and its bases declare.
 
     An edited plugin (same name and version, different code) therefore gets a new identity.
     """
@@ -114,15 +115,27 @@ def core_digest() -> str:
 def _digest_of_modules(names: tuple[str, ...]) -> str:
     h = hashlib.sha256()
     for name in names:
-        module = sys.modules.get(name) or importlib.import_module(name)
-        h.update(f"{name}:{_module_digest(module)}".encode())
+        h.update(f"{name}:{_source_digest(name)}".encode())
     return h.hexdigest()[:24]
+
+
+def _source_digest(name: str) -> str:
+    """:func:`_module_digest` of a module, read from its file when it is not imported: hashing never runs a
+    module (nor the torch or scikit-learn it imports), and gives the same digest imported or not."""
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec is not None else None
+        if origin and origin.endswith(".py") and os.path.isfile(origin):
+            stat = os.stat(origin)
+            return _file_fingerprint(origin, stat.st_size, stat.st_mtime_ns)
+        module = importlib.import_module(name)
+    return _module_digest(module)
 
 
 def _modules_of(cls: type) -> set[str]:
     defining = {c.__module__ for c in cls.__mro__ if c.__module__ not in ("builtins", "abc", "typing")}
-    defining |= set(getattr(cls, "code_modules", ()) or ())
-    found = set()
+    found = {name for c in cls.__mro__ for name in (c.__dict__.get("code_modules") or ())}
     for name in defining:
         module = sys.modules.get(name)
         if module is None:

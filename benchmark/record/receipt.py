@@ -25,6 +25,11 @@ def git_commit() -> str | None:
 
 
 def device_description() -> str:
+    """The accelerator torch would use, else the CPU (answered without importing torch on a machine with no GPU)."""
+    from skinbench.devices import no_gpu_here
+
+    if no_gpu_here():
+        return f"cpu ({os.cpu_count()} cores)"
     import torch
 
     if torch.cuda.is_available():

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
 from PIL import Image
 from skinbench.sdk import to_device
+
+if TYPE_CHECKING:
+    import torch
 
 SCHEDULERS = {
     "euler_ancestral": "EulerAncestralDiscreteScheduler",
@@ -30,6 +32,8 @@ SchedulerName = Literal[tuple(SCHEDULERS)]
 @lru_cache(maxsize=1)
 def load_pipeline(class_name: str, model: str, revision: str | None, device: str, dtype: str, slicing: bool):
     """The diffusers pipeline, kept for the next task or cell (one at a time: they are large)."""
+    import torch
+
     import diffusers
     from diffusers.pipelines import pipeline_utils
 
@@ -60,17 +64,21 @@ def per_image_noise(generators: list[torch.Generator], shape: tuple, dtype: torc
     """One draw of ``shape`` (per image) from each image's CPU generator, moved to ``device`` as one tensor.
 
     The numbers are those diffusers' ``randn_tensor`` draws from the same generators."""
+    import torch
+
     return to_device(torch.cat([torch.randn(shape, generator=g, dtype=dtype) for g in generators]), device)
 
 
-@torch.no_grad()
 def source_latents(pipe, sources: list[Image.Image], generators: list[torch.Generator]) -> torch.Tensor:
     """Scaled VAE latents of the sources in one batched encoder pass, each sampled from its posterior with
     noise from its own generator: what diffusers' img2img computes with one encoder pass per image."""
-    pixels = pipe.image_processor.preprocess(sources).to(pipe.device, pipe.vae.dtype)
-    posterior = pipe.vae.encode(pixels).latent_dist
-    noise = per_image_noise(generators, (1, *posterior.mean.shape[1:]), posterior.mean.dtype, pixels.device)
-    return (posterior.mean + posterior.std * noise) * pipe.vae.config.scaling_factor
+    import torch
+
+    with torch.no_grad():
+        pixels = pipe.image_processor.preprocess(sources).to(pipe.device, pipe.vae.dtype)
+        posterior = pipe.vae.encode(pixels).latent_dist
+        noise = per_image_noise(generators, (1, *posterior.mean.shape[1:]), posterior.mean.dtype, pixels.device)
+        return (posterior.mean + posterior.std * noise) * pipe.vae.config.scaling_factor
 
 
 def set_scheduler(pipe, name: str) -> None:

@@ -20,11 +20,10 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-import torch
 from PIL import Image, ImageOps
 from pydantic import BaseModel, ConfigDict, Field
 from skinbench.sdk import (
@@ -62,6 +61,9 @@ from ._sd_cache import (
 )
 from ._sd_pipeline import SchedulerName, clahe, load_pipeline, set_scheduler
 from ._sd_prompts import Prompt, PromptBook, label_key, truncate
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 TASK_SETTINGS = ("strength", "guidance_scale", "steps", "scheduler", "clahe")
@@ -153,6 +155,8 @@ class StableDiffusionAugmenter(Augmenter):
     def artefacts(self) -> dict[str, Any]:
         """The model (folder fingerprint, or hub id and commit), the prompt file's content, the dtype and
         device type in use, the libraries that generate, and whether LPIPS has its trunk weights."""
+        import torch
+
         device = self._device()
         net = self.config["lpips_net"]
         return {"model": model_identity(self.config["model"], self.config["revision"], f"augmenter '{self.name}'"),
@@ -251,6 +255,8 @@ class StableDiffusionAugmenter(Augmenter):
 
     def generate_batch(self, batch: list[Job], sources: list[Image.Image]) -> torch.Tensor:
         """One pipeline call for jobs sharing settings: (B, 3, H, W) images in [0, 1] on the pipeline's device."""
+        import torch
+
         pipe = self.pipeline()
         settings = batch[0].settings
         set_scheduler(pipe, settings["scheduler"])
@@ -286,20 +292,22 @@ class StableDiffusionAugmenter(Augmenter):
         """Hand the batch to a writer thread: the host goes on to the next batch at once."""
         writer.submit(self._check_and_write, folder, batch, images, references, task)
 
-    @torch.inference_mode()
     def _check_and_write(self, folder: Path, batch: list[Job], images: torch.Tensor, references: list[Image.Image],
                          task: str) -> None:
         """The four quality metrics of the batch in one call on the images' device, then each image's PNG
         and sidecar (computed once, so reruns and threshold changes need no model)."""
-        pixels = (images.float() * 255).round_()  # the uint8 values diffusers' PIL output would hold
-        reals = to_device(torch.stack([rgb_tensor(r) for r in references]), pixels.device)
-        net = self.config["lpips_net"]
-        metrics = quality_metrics(pixels, reals, lpips_scorer(net, str(pixels.device)) if net else None).cpu()
-        host = pixels.to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
-        for job, image, values in zip(batch, host, metrics.tolist()):
-            write_entry(folder, job.key, image, {
-                "task": task, "source": job.source, "settings": job.settings, "prompt_used": job.used.positive,
-                "negative_prompt_used": job.used.negative, **dict(zip(QUALITY_COLUMNS, values))})
+        import torch
+
+        with torch.inference_mode():
+            pixels = (images.float() * 255).round_()  # the uint8 values diffusers' PIL output would hold
+            reals = to_device(torch.stack([rgb_tensor(r) for r in references]), pixels.device)
+            net = self.config["lpips_net"]
+            metrics = quality_metrics(pixels, reals, lpips_scorer(net, str(pixels.device)) if net else None).cpu()
+            host = pixels.to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+            for job, image, values in zip(batch, host, metrics.tolist()):
+                write_entry(folder, job.key, image, {
+                    "task": task, "source": job.source, "settings": job.settings, "prompt_used": job.used.positive,
+                    "negative_prompt_used": job.used.negative, **dict(zip(QUALITY_COLUMNS, values))})
 
     # ---- quality control and provenance --------------------------------------------------------
     def specular_range(self, task: str, label: Any) -> list[float] | None:

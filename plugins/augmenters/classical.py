@@ -4,11 +4,10 @@ from __future__ import annotations
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import pandas as pd
-import torch
 from PIL import Image
 from pydantic import Field
 from skinbench.sdk import (
@@ -22,9 +21,11 @@ from skinbench.sdk import (
     synthetic_counts,
     Task,
 )
-from torchvision.transforms import v2
 
 from ._params import OversamplingParams, pair_of
+
+if TYPE_CHECKING:
+    from torchvision.transforms import v2
 
 
 def rotation_padding(height: int, width: int) -> tuple[int, int]:
@@ -57,6 +58,8 @@ class ClassicalAugmenter(Augmenter):
 
     def transform(self, size: tuple[int, int]) -> v2.Compose:
         """The random transform for an image of ``size`` (height, width); its output has the same size."""
+        from torchvision.transforms import v2
+
         c = self.config
         return v2.Compose([
             v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(),
@@ -88,6 +91,8 @@ class ClassicalAugmenter(Augmenter):
         return pd.DataFrame(rows, columns=[*train.columns, "source", "synthetic"]) if rows else train.iloc[0:0]
 
     def render(self, source: str, target: Path, key: str) -> None:
+        import torch
+
         image = load_rgb(source)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(key[:8], 16))  # the same (source, params, seed, index) -> the same image

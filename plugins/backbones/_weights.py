@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from skinbench.sdk import ConfigError, file_digest
+
+if TYPE_CHECKING:
+    import torch
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".bin", ".pt")
 WRAPPER_KEYS = ("model", "module", "state_dict")
@@ -34,6 +37,8 @@ def weights_file(location: str | Path, plugin: str) -> Path:
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Tensors from a safetensors file, or from a torch file loaded with ``weights_only=True``;
     a checkpoint wrapped under 'model', 'module' or 'state_dict' is unwrapped."""
+    import torch
+
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import timm
-import torch
 from skinbench.sdk import hookimpl, PoolName, timm_pool, TorchBackbone, TorchParams
 
 from ._weights import file_identity, load_strict
+
+if TYPE_CHECKING:
+    import torch
 
 ARCH = "tf_efficientnet_lite0"
 STEM_HEAD = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
@@ -25,6 +26,8 @@ EXPANDING_BLOCK = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": 
 """Inverted-residual blocks (expand ratio > 1)."""
 DEPTHWISE_BLOCK = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
 """The first block (expand ratio 1) has no expansion; timm calls it a depthwise-separable conv."""
+NATIVE_DATA_CONFIG = {"input_size": (3, 224, 224), "interpolation": "bicubic", "mean": (0.5, 0.5, 0.5),
+                      "std": (0.5, 0.5, 0.5), "crop_pct": 0.875, "crop_mode": "center"}
 _BLOCK_KEY = re.compile(r"_blocks\.(\d+)\.(\w+)\.(\w+)$")
 
 
@@ -68,15 +71,18 @@ class EfficientNetLite0(TorchBackbone):
     }
 
     def native_data_config(self) -> dict[str, Any]:
-        """timm's config for the TF port: inputs scaled to [-1, 1] (mean = std = 0.5), as the TF models expect."""
-        with torch.device("meta"):
-            skeleton = timm.create_model(ARCH, pretrained=False, num_classes=0)
-        return timm.data.resolve_model_data_config(skeleton)
+        """The preprocessing of these weights: inputs scaled to [-1, 1] (mean = std = 0.5), as the TF Lite
+        models expect. It is timm's config of ``tf_efficientnet_lite0`` (a test compares them), written out
+        so that resolving the identity, on every run, does not import timm."""
+        return dict(NATIVE_DATA_CONFIG)
 
     def weights_identity(self) -> dict[str, Any]:
         return file_identity(packaged_weights())
 
     def build_model(self) -> torch.nn.Module:
+        import timm
+        import torch
+
         model = timm.create_model(ARCH, pretrained=False)  # with its 1000-class head, so every key must match
         state = torch.load(packaged_weights(), map_location="cpu", weights_only=True)
         load_strict(model, lukemelas_to_timm(state, model), f"{packaged_weights()} -> timm {ARCH}")

@@ -6,9 +6,6 @@ from typing import Annotated, Any
 
 import numpy as np
 from pydantic import Field
-from scipy import ndimage
-from skimage.color import rgb2lab
-from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
 from skinbench.sdk import Backbone, hookimpl, PluginParams, specular_coverage
 
 LBP_POINTS = 8
@@ -44,6 +41,8 @@ class HandcraftedBackbone(Backbone):
     @staticmethod
     def colour(rgb: np.ndarray) -> np.ndarray:
         """Per-channel Lab mean, std and percentiles, plus dark- and bright-spot fractions."""
+        from skimage.color import rgb2lab
+
         lab = rgb2lab(rgb).reshape(-1, 3)
         stats = [lab.mean(0), lab.std(0), *np.percentile(lab, [5, 50, 95], axis=0)]
         light = lab[:, 0]
@@ -54,6 +53,8 @@ class HandcraftedBackbone(Backbone):
     @staticmethod
     def gradients(rgb: np.ndarray) -> np.ndarray:
         """Sobel magnitude statistics and Laplacian variance (sharpness, fine lines)."""
+        from scipy import ndimage
+
         grey = rgb.mean(-1)
         magnitude = np.hypot(ndimage.sobel(grey, 0), ndimage.sobel(grey, 1))
         laplace = ndimage.laplace(grey)
@@ -64,6 +65,8 @@ class HandcraftedBackbone(Backbone):
     @staticmethod
     def texture(rgb: np.ndarray) -> np.ndarray:
         """Uniform LBP histogram and grey-level co-occurrence properties."""
+        from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
+
         grey = (rgb.mean(-1)).astype(np.uint8)
         lbp = local_binary_pattern(grey, LBP_POINTS, 1, method="uniform")
         hist = np.bincount(lbp.astype(int).ravel(), minlength=LBP_POINTS + 2) / lbp.size

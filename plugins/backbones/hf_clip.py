@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from pydantic import Field
 from skinbench.sdk import (
     ConfigError,
@@ -21,11 +20,13 @@ from skinbench.sdk import (
     hookimpl,
     hub_file,
     hub_snapshot,
-    ImageTower,
     PluginMeta,
     TorchParams,
     VisionLanguageBackbone,
 )
+
+if TYPE_CHECKING:
+    import torch
 
 SMALL_FILES = ("config.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json",
                "merges.txt", "special_tokens_map.json")
@@ -44,25 +45,11 @@ LOCAL_HINT = ("Download the repo where the hub is reachable (huggingface_hub.sna
               "to its folder")
 
 
-def image_features(model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
-    """``get_image_features``: a tensor in transformers 4, an output whose ``pooler_output`` it is in 5."""
-    out = model.get_image_features(pixel_values=pixels)
-    return out if torch.is_tensor(out) else out.pooler_output
-
-
-class ImageEncoder(torch.nn.Module):
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return image_features(self.model, pixels)
-
-
 class HfClipBackbone(VisionLanguageBackbone):
     """A transformers CLIPModel (preset: monet) from a local folder or the hub; projected image and text embeddings."""
 
     name = "hf-clip"
+    code_modules = ("skinbench.plugins.backbones._hf_image_encoder",)
 
     class Params(TorchParams):
         model: str = Field("monet", description="a preset, a hub id or a save_pretrained folder")
@@ -125,13 +112,19 @@ class HfClipBackbone(VisionLanguageBackbone):
                 "files": folder_identity(folder, (*SMALL_FILES, weights)), "transformers": transformers.__version__}
 
     def build_model(self) -> torch.nn.Module:
+        import torch
+        from skinbench.sdk import ImageTower
         from transformers import AutoTokenizer, CLIPModel
+
+        from ._hf_image_encoder import ImageEncoder
 
         self._clip = CLIPModel.from_pretrained(str(self.folder()), torch_dtype=torch.float32).eval()
         self._tokenizer = AutoTokenizer.from_pretrained(str(self.folder()))
         return ImageTower(ImageEncoder(self._clip), self._clip.config.projection_dim)
 
     def build_text_encoder(self):
+        import torch
+
         model, tokenizer = self._clip, self._tokenizer
         self._logit_scale = float(model.logit_scale.detach().exp())
         model.to(self.device)

@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from pydantic import Field
 from skinbench.sdk import (
     ConfigError,
@@ -23,11 +22,13 @@ from skinbench.sdk import (
     hookimpl,
     hub_file,
     hub_snapshot,
-    ImageTower,
     PluginMeta,
     TorchParams,
     VisionLanguageBackbone,
 )
+
+if TYPE_CHECKING:
+    import torch
 
 CONFIG_FILE = "open_clip_config.json"
 WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors", "open_clip_pytorch_model.bin",
@@ -167,6 +168,8 @@ class OpenClipBackbone(VisionLanguageBackbone):
 
     def build_model(self) -> torch.nn.Module:
         import open_clip
+        import torch
+        from skinbench.sdk import ImageTower
 
         if self._architecture():
             weights = str(self.config["weights"])

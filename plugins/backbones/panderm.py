@@ -9,14 +9,15 @@ preprocessing is PanDerm's (resize 256, crop 224, std 0.228/0.224/0.225), as its
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import timm
-import torch
 from pydantic import Field
 from skinbench.sdk import ConfigError, hookimpl, TorchBackbone, TorchParams
 
 from ._weights import file_identity, load_strict, read_state_dict, weights_file
+
+if TYPE_CHECKING:
+    import torch
 
 ARCHITECTURES = {"large": "vit_large_patch16_224", "base": "vit_base_patch16_224"}
 VIT_KWARGS = {"init_values": 0.1, "qkv_bias": True, "global_pool": "token", "num_classes": 0}
@@ -34,6 +35,8 @@ def panderm_to_timm(checkpoint: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     ``encoder.`` is stripped; ``attn.q_bias`` + ``attn.v_bias`` become ``attn.qkv.bias`` with a zero
     k bias (PanDerm's qkv Linear has none); ``gamma_1``/``gamma_2`` become ``ls1.gamma``/``ls2.gamma``.
     """
+    import torch
+
     if any(k.startswith("encoder.") for k in checkpoint):
         checkpoint = {k.removeprefix("encoder."): v for k, v in checkpoint.items() if k.startswith("encoder.")}
     out = {}
@@ -79,6 +82,8 @@ class PanDerm(TorchBackbone):
         return file_identity(self._weights_path())
 
     def build_model(self) -> torch.nn.Module:
+        import timm
+
         path = self._weights_path()  # before building: a missing path fails fast
         model = timm.create_model(ARCHITECTURES[self.config["architecture"]], pretrained=False, **VIT_KWARGS)
         load_panderm(model, path)

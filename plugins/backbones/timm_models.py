@@ -7,14 +7,15 @@ weights and no network is an error, never silent random weights.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import timm
-import torch
 from pydantic import Field
 from skinbench.sdk import ConfigError, hookimpl, hub_file, PoolName, timm_pool, TorchBackbone, TorchParams
 
 from ._weights import file_identity, weights_file
+
+if TYPE_CHECKING:
+    import torch
 
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "dinov2-small": ("vit_small_patch14_dinov2.lvd142m", {"dynamic_img_size": True}),
@@ -48,6 +49,8 @@ class TimmBackbone(TorchBackbone):
     meta = {"license": "per model (see the timm model card)", "citation": "Wightman, PyTorch Image Models (timm)"}
 
     def __init__(self, **overrides: Any):
+        import timm
+
         super().__init__(**overrides)
         self.pool = timm_pool(self.config["pool"])
         self.arch, preset_kwargs = PRESETS.get(self.config["model"], (self.config["model"], {}))
@@ -58,6 +61,9 @@ class TimmBackbone(TorchBackbone):
 
     def native_data_config(self) -> dict[str, Any]:
         """Resolved from the pretrained config on a weightless (meta-device) copy: cheap, no download."""
+        import timm
+        import torch
+
         with torch.device("meta"):
             skeleton = timm.create_model(self.arch, pretrained=False, num_classes=0, **self.create_kwargs)
         return timm.data.resolve_model_data_config(skeleton)
@@ -71,6 +77,9 @@ class TimmBackbone(TorchBackbone):
         return file_identity(weights_file(weights, self.name))
 
     def build_model(self) -> torch.nn.Module:
+        import timm
+        import torch
+
         weights = str(self.config["weights"])
         if weights == "random":
             torch.manual_seed(int(self.config["seed"]))
@@ -93,6 +102,8 @@ class TimmBackbone(TorchBackbone):
                         self.config["revision"], LOCAL_WEIGHTS_HINT)
 
     def _hub_repo(self) -> str:
+        import timm
+
         weights = str(self.config["weights"])
         if weights.startswith("hf-hub:"):
             return weights.removeprefix("hf-hub:")

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import contextlib
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from skinbench.sdk import cpu_threads
-from torch import nn
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 def seeded_generator(seed: int) -> torch.Generator:
     """Seed torch's global RNG (weight init, dropout, transforms) and return a
     separate generator for data order, so both are reproducible from one seed."""
+    import torch
+
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
@@ -22,6 +27,8 @@ def seeded_generator(seed: int) -> torch.Generator:
 def balanced_class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
     """sklearn's ``class_weight='balanced'`` (n / (k * n_c)) over the k classes present;
     absent classes get weight 0 since no sample of theirs reaches the loss."""
+    import torch
+
     counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes).astype(np.float64)
     present = counts > 0
     weights = np.zeros(n_classes)
@@ -31,6 +38,8 @@ def balanced_class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
 
 def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
     """Loss scaling is needed for fp16 autocast only; otherwise the scaler is a pass-through."""
+    import torch
+
     return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
 
@@ -70,6 +79,8 @@ class BestWeights:
             self.saved = [t.detach().to("cpu", copy=True) for t in self.tensors]
 
     def restore(self) -> None:
+        import torch
+
         if self.saved is None:
             return
         with torch.no_grad():

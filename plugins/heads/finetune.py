@@ -7,12 +7,11 @@ and, for binary tasks, a decision threshold are then fitted on validation.
 from __future__ import annotations
 
 import copy
+import importlib.metadata
 import math
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from pydantic import (
     Field,
     NonNegativeFloat,
@@ -25,6 +24,7 @@ from skinbench.sdk import (
     autocast,
     ConfigError,
     DecisionRule,
+    device_type,
     DeviceName,
     Head,
     hookimpl,
@@ -33,7 +33,7 @@ from skinbench.sdk import (
     Part,
     PluginError,
     PluginParams,
-    precision_name,
+    precision_label,
     PrecisionName,
     Prediction,
     Preprocess,
@@ -46,10 +46,12 @@ from skinbench.plugins.heads._torch_utils import (
     grad_scaler,
     seeded_generator,
 )
-from torch import nn
-from torch.utils.data import DataLoader, WeightedRandomSampler
-from torchvision import transforms
 from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, WeightedRandomSampler
 
 CropFraction = Annotated[float, Field(gt=0.0, le=1.0)]
 """A share of the image area kept by a random crop."""
@@ -60,6 +62,7 @@ class FineTuneHead(Head):
 
     name = "finetune"
     needs_images = True
+    code_modules = ("skinbench.plugins.heads._finetune_nets",)
 
     class Params(PluginParams):
         image_size: PositiveInt = Field(224, description="crop size (CROP_TO)")
@@ -107,9 +110,9 @@ class FineTuneHead(Head):
     """batch_size is not among them: it changes the optimisation, hence the result."""
 
     def artefacts(self) -> dict:
-        device = resolve_device(self.config["device"])
-        dtype = resolve_precision(self.config["precision"], device)
-        return {"device_type": device.type, "precision": precision_name(dtype), "torch": torch.__version__}
+        device = device_type(self.config["device"])
+        return {"device_type": device, "precision": precision_label(self.config["precision"], device),
+                "torch": importlib.metadata.version("torch")}
 
     def __init__(self, **overrides):
         super().__init__(**overrides)
@@ -119,6 +122,11 @@ class FineTuneHead(Head):
 
     # ----------------------------------------------------------------- fit
     def fit(self, train: Part, val: Part, n_classes: int, seed: int, backbone=None) -> None:
+        import torch
+        from torch import nn
+
+        from ._finetune_nets import StrongHead
+
         cfg = self.config
         if backbone is None or not hasattr(backbone, "torch_module"):
             kind = "no backbone" if backbone is None else f"backbone '{backbone.name}'"
@@ -156,6 +164,8 @@ class FineTuneHead(Head):
 
     def _run_phase(self, phase, modules, lr, epochs, patience, loader, loss_fn, val_images, val_y, best) -> None:
         """Train ``modules`` for up to ``epochs``, stopping after ``patience`` epochs without a better val score."""
+        import torch
+
         cfg = self.config
         best.epochs_since_best = 0
         for module in modules:
@@ -178,6 +188,8 @@ class FineTuneHead(Head):
                     break
 
     def _step(self, images, targets, params, loss_fn, optimiser, scaler) -> None:
+        from torch import nn
+
         images, targets = images.to(self.device), targets.to(self.device)
         optimiser.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp_dtype):
@@ -195,6 +207,10 @@ class FineTuneHead(Head):
             module.train()
 
     def _train_loader(self, images, y, n_classes, generator) -> DataLoader:
+        from torch.utils.data import DataLoader
+
+        from ._finetune_nets import TrainImages
+
         cfg = self.config
         y = np.asarray(y, dtype=np.int64)
         counts = np.bincount(y, minlength=n_classes)
@@ -218,6 +234,8 @@ class FineTuneHead(Head):
 
     def _logits(self, images: list) -> np.ndarray:
         """Per-image logits, averaged over the TTA views (FiveCrop x hflip, or one centre crop)."""
+        import torch
+
         self.net.eval()
         n_classes = self.net[1].classifier.weight.shape[0]
         out = []
@@ -251,6 +269,8 @@ class ImageViews:
     thesis's resize, random crop, flip and minority jitter (training) and TTA (evaluation)."""
 
     def __init__(self, data_config: dict, cfg: dict):
+        from torchvision import transforms
+
         interpolation = transforms.InterpolationMode(data_config.get("interpolation", "bicubic"))
         size = cfg["image_size"]
         self.resize = transforms.Resize(cfg["resize"], interpolation=interpolation)
@@ -271,75 +291,23 @@ class ImageViews:
                                      data_config["std"], cfg["tta"])
 
     def training(self, image, jitter_p: float) -> torch.Tensor:
+        import torch
+
         image = self.augment(image)
         if jitter_p > 0 and torch.rand(()) < jitter_p:
             image = self.jitter(image)
         return self.to_tensor(image)
 
 
-class TrainImages(torch.utils.data.Dataset):
-    def __init__(self, images: list, y: np.ndarray, views: ImageViews, jitter_p: np.ndarray):
-        self.images, self.y, self.views, self.jitter_p = images, y, views, jitter_p
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int):
-        label = int(self.y[i])
-        return self.views.training(self.images[i], float(self.jitter_p[label])), label
-
-
 def minority_sampler(y: np.ndarray, minority: int, fraction: float, generator) -> WeightedRandomSampler:
     """Draws (with replacement) so that about ``fraction`` of each batch is the minority class."""
+    import torch
+    from torch.utils.data import WeightedRandomSampler
+
     is_minority = y == minority
     weights = np.where(is_minority, fraction / is_minority.sum(), (1 - fraction) / (~is_minority).sum())
     return WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), num_samples=len(y),
                                  replacement=True, generator=generator)
-
-
-# ------------------------------------------------------------------ head
-class ResidualMLPBlock(nn.Module):
-    """Pre-norm residual MLP block: x + Dropout(Linear(GELU(Linear(LayerNorm(x)))))."""
-
-    def __init__(self, width: int, dropout: float):
-        super().__init__()
-        self.mlp = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width), nn.GELU(),
-                                 nn.Linear(width, width), nn.Dropout(dropout))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.mlp(x)
-
-
-class CosineClassifier(nn.Module):
-    """Logits s * cos(feature, class weight); s is learnable but bounded to ``scale_range``
-    (sigmoid reparametrisation), which keeps the softmax neither flat nor saturated."""
-
-    def __init__(self, width: int, n_classes: int, scale_range: tuple[float, float]):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(n_classes, width))
-        nn.init.xavier_uniform_(self.weight)
-        self.scale_logit = nn.Parameter(torch.zeros(()))
-        self.low, self.high = scale_range
-
-    def scale(self) -> torch.Tensor:
-        return self.low + (self.high - self.low) * torch.sigmoid(self.scale_logit)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.scale() * F.normalize(x, dim=-1) @ F.normalize(self.weight, dim=-1).t()
-
-
-class StrongHead(nn.Module):
-    """LayerNorm -> Linear(width) -> GELU -> Dropout -> residual MLP blocks -> cosine classifier."""
-
-    def __init__(self, in_dim: int, n_classes: int, width: int, dropout: float, n_blocks: int,
-                 scale_range: tuple[float, float]):
-        super().__init__()
-        self.stem = nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, width), nn.GELU(), nn.Dropout(dropout))
-        self.blocks = nn.Sequential(*[ResidualMLPBlock(width, dropout) for _ in range(n_blocks)])
-        self.classifier = CosineClassifier(width, n_classes, scale_range)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.blocks(self.stem(features)))
 
 
 # --------------------------------------------------------- which weights train
@@ -352,6 +320,8 @@ def trainable_tail(encoder: nn.Module, n_blocks: int) -> list[nn.Module]:
     unfreeze their last ``n_blocks`` children holding weights, looking through wrappers
     with a single such child; there ``unfreeze_blocks`` counts layers like ``layer4``.
     """
+    from torch import nn
+
     n_blocks = max(int(n_blocks), 0)
     for parent in encoder.modules():
         children = list(parent.named_children())

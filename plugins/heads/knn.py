@@ -2,14 +2,13 @@
 the linear one (Wu et al., 2018; DINO's k-NN evaluation, Caron et al., 2021)."""
 from __future__ import annotations
 
+import importlib.metadata
 from typing import Annotated, Literal
 
 import numpy as np
-import sklearn
 from pydantic import Field, PositiveInt
 from skinbench.sdk import Head, hookimpl, macro_f1, Part, PluginParams, Prediction
 from skinbench.plugins.heads._sklearn_utils import one_thread, over_all_classes
-from sklearn.neighbors import KNeighborsClassifier
 
 
 class KNNProbe(Head):
@@ -33,10 +32,12 @@ class KNNProbe(Head):
     }
 
     def artefacts(self) -> dict:
-        return {"scikit-learn": sklearn.__version__}
+        return {"scikit-learn": importlib.metadata.version("scikit-learn")}
 
     def fit(self, train: Part, val: Part, n_classes: int, seed: int, backbone=None) -> None:
         """Stores the training embeddings and picks k on validation; ``seed`` is unused: kNN draws nothing."""
+        from sklearn.neighbors import KNeighborsClassifier
+
         self.n_classes = n_classes
         candidates = sorted({min(k, len(train)) for k in self.config["k_grid"]})
         self.model = KNeighborsClassifier(n_neighbors=candidates[0], weights=self.config["weights"],

@@ -1,20 +1,18 @@
 """The logistic-regression probe of thesis Table 4.1 on frozen embeddings."""
 from __future__ import annotations
 
+import importlib.metadata
 import warnings
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
-import sklearn
 from pydantic import Field, PositiveFloat, PositiveInt
 from skinbench.sdk import DecisionRule, Head, hookimpl, macro_f1, Part, PluginParams, Prediction
 from skinbench.plugins.heads._sklearn_utils import one_thread, over_all_classes
-from sklearn.decomposition import PCA
-from sklearn.dummy import DummyClassifier
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+
+if TYPE_CHECKING:
+    from sklearn.dummy import DummyClassifier
+    from sklearn.linear_model import LogisticRegression
 
 
 class LogRegProbe(Head):
@@ -36,7 +34,7 @@ class LogRegProbe(Head):
     meta = {"license": "Apache-2.0", "citation": "Mind the Gap: Can Synthetic Augmentation Boost Skin Feature Classification? (MSc thesis, UCL, 2025), Table 4.1"}
 
     def artefacts(self) -> dict:
-        return {"scikit-learn": sklearn.__version__}
+        return {"scikit-learn": importlib.metadata.version("scikit-learn")}
 
     def fit(self, train: Part, val: Part, n_classes: int, seed: int, backbone=None) -> None:
         self.n_classes = n_classes
@@ -55,12 +53,20 @@ class LogRegProbe(Head):
                                          threshold=self.config["tune_threshold"])
 
     def _features(self, shape: tuple[int, int], seed: int):
+        from sklearn.decomposition import PCA
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
         n, d = shape
         n_components = max(1, min(d, n - 1, self.config["max_pca"]))
         return make_pipeline(StandardScaler(),
                              PCA(n_components=n_components, whiten=self.config["whiten"], random_state=seed))
 
     def _fit_classifier(self, z: np.ndarray, y: np.ndarray, C: float, seed: int) -> LogisticRegression | DummyClassifier:
+        from sklearn.dummy import DummyClassifier
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+
         if len(np.unique(y)) < 2:  # a small learning-curve subsample can leave one class: all this part can teach
             return DummyClassifier(strategy="most_frequent").fit(z, y)
         class_weight = None if self.config["class_weight"] == "none" else self.config["class_weight"]
@@ -73,6 +79,8 @@ class LogRegProbe(Head):
     def _logits(self, model: LogisticRegression, z: np.ndarray) -> np.ndarray:
         """Logits over all K classes (-inf for classes absent from training), whose softmax is
         ``model.predict_proba``; a binary model's one decision value d becomes the pair (0, d)."""
+        from sklearn.dummy import DummyClassifier
+
         if isinstance(model, DummyClassifier):
             return over_all_classes(np.zeros((len(z), 1)), model.classes_, self.n_classes, -np.inf)
         decision = model.decision_function(z)

@@ -1,13 +1,14 @@
 """A one-hidden-layer MLP on frozen embeddings (Kumar & Aran: DINO features -> MLP, eczema severity)."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import importlib.metadata
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
-import torch
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 from skinbench.sdk import (
     DecisionRule,
+    device_type,
     DeviceName,
     Head,
     hookimpl,
@@ -24,7 +25,9 @@ from skinbench.plugins.heads._torch_utils import (
     seeded_generator,
     single_cpu_thread,
 )
-from torch import nn
+
+if TYPE_CHECKING:
+    import torch
 
 
 class MLPHead(Head):
@@ -55,7 +58,7 @@ class MLPHead(Head):
     """batch_size is not among them: it changes the optimisation, hence the result."""
 
     def artefacts(self) -> dict:
-        return {"device_type": resolve_device(self.config["device"]).type, "torch": torch.__version__}
+        return {"device_type": device_type(self.config["device"]), "torch": importlib.metadata.version("torch")}
 
     def fit(self, train: Part, val: Part, n_classes: int, seed: int, backbone=None) -> None:
         self.device = resolve_device(self.config["device"])
@@ -63,6 +66,9 @@ class MLPHead(Head):
             self._fit(train, val, n_classes, seed)
 
     def _fit(self, train: Part, val: Part, n_classes: int, seed: int) -> None:
+        import torch
+        from torch import nn
+
         cfg = self.config
         self.mean, self.scale = standardizer(np.asarray(train.x, dtype=np.float32), cfg["standardize"])
         generator = seeded_generator(seed)
@@ -86,6 +92,8 @@ class MLPHead(Head):
         self.decision = DecisionRule.fit(val_logits, val.y, temperature=cfg["temperature"], threshold=False)
 
     def _train_one_epoch(self, inputs, targets, loss_fn, optimiser, generator) -> None:
+        import torch
+
         self.net.train()
         order = torch.randperm(len(inputs), generator=generator).to(self.device)
         for batch in order.split(self.config["batch_size"]):
@@ -95,10 +103,14 @@ class MLPHead(Head):
 
     def _inputs(self, x: np.ndarray) -> torch.Tensor:
         """Standardised float32 features on the device, converted once per part (not per epoch)."""
+        import torch
+
         standardized = (np.asarray(x, dtype=np.float32) - self.mean) / self.scale
         return torch.as_tensor(standardized.astype(np.float32), device=self.device)
 
     def _logits(self, inputs: torch.Tensor) -> np.ndarray:
+        import torch
+
         self.net.eval()
         with torch.inference_mode():
             return self.net(inputs).float().cpu().numpy()

@@ -13,15 +13,17 @@ zero-shot classifier, with many it becomes a linear probe.
 """
 from __future__ import annotations
 
-from typing import Literal
+import importlib.metadata
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 from skinbench.sdk import DecisionRule, hookimpl, Part, Prediction, unit_rows
 from skinbench.plugins.heads._text_heads import TextHead, TextHeadParams
 from skinbench.plugins.heads._torch_utils import balanced_class_weights, seeded_generator, single_cpu_thread
+
+if TYPE_CHECKING:
+    import torch
 
 ABSENT_CLASS_PULL = 1.0
 """λ of a class without training images: its prototype has no evidence to move on, so it is held at the text."""
@@ -47,9 +49,11 @@ class TextInitHead(TextHead):
                         "Large Vision-Language Models (CVPR 2024)"}
 
     def artefacts(self) -> dict:
-        return {**super().artefacts(), "torch": torch.__version__}
+        return {**super().artefacts(), "torch": importlib.metadata.version("torch")}
 
     def fit(self, train: Part, val: Part, n_classes: int, seed: int, backbone=None, classes=None) -> None:
+        import torch
+
         text, self.scale = self.text_prior(backbone, classes)
         seeded_generator(seed)
         with single_cpu_thread(torch.device("cpu")):
@@ -60,6 +64,9 @@ class TextInitHead(TextHead):
                                          threshold=self.config["tune_threshold"])
 
     def _train(self, text: torch.Tensor, x: torch.Tensor, y: torch.Tensor, n_classes: int) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
         cfg = self.config
         pull = self._pull(text, x, y, n_classes)
         weights = torch.nn.Parameter(text.clone())
@@ -76,6 +83,8 @@ class TextInitHead(TextHead):
 
     def _pull(self, text: torch.Tensor, x: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Tensor:
         """λ per class: CLAP's mean zero-shot probability of the true class, or the configured constant."""
+        import torch
+
         if self.config["pull"] != "clap":
             return torch.full((n_classes,), float(self.config["pull"]), dtype=torch.float64)
         zero_shot = torch.softmax(self.scale * x @ text.T, dim=1)

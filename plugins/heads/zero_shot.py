@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import torch
 from pydantic import Field
 from skinbench.sdk import hookimpl, Part, Prediction, softmax, unit_rows
 from skinbench.plugins.heads._text_heads import TextHead, TextHeadParams
@@ -33,6 +32,8 @@ class LogitAdjustment:
 
     @classmethod
     def fit(cls, logits: np.ndarray, y: np.ndarray) -> "LogitAdjustment":
+        import torch
+
         if len(y) == 0:
             return cls()
         z = torch.as_tensor(logits, dtype=torch.float64)
