@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import sys
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,10 +41,15 @@ def device_description() -> str:
 
 
 def torch_threads() -> int:
-    """torch's intra-op threads: summation order, hence the last bits of an embedding, can depend on them."""
-    import torch
+    """torch's intra-op threads: summation order, hence the last bits of an embedding, can depend on them.
 
-    return torch.get_num_threads()
+    Asked of torch when this process has imported it; otherwise the value torch would choose, from what it
+    reads (``OMP_NUM_THREADS``, else the CPUs this process may use), so a run that needs no torch (a finished
+    rerun) does not import it to write its receipt."""
+    if "torch" in sys.modules:
+        return sys.modules["torch"].get_num_threads()
+    configured = os.environ.get("OMP_NUM_THREADS", "")
+    return int(configured) if configured.isdigit() and int(configured) > 0 else len(os.sched_getaffinity(0))
 
 
 def versions(packages=PACKAGES) -> dict[str, str | None]:
