@@ -33,6 +33,7 @@ from pydantic import (
     field_validator,
 )
 
+from skinbench.errors import ConfigError, DataError, PluginError, SkinbenchError  # noqa: F401 - part of the contract
 from skinbench.text_api import ClassNames, TextBackbone  # noqa: F401 - part of the contract
 
 SAMPLE_COLUMNS = ("image", "label", "group")
@@ -40,27 +41,6 @@ SAMPLE_COLUMNS = ("image", "label", "group")
 
 SUBGROUP_COLUMNS = ("region", "skin_tone", "sex", "age")
 """Metadata kept with every prediction, for subgroup (fairness) breakdowns."""
-
-
-class SkinbenchError(Exception):
-    """An error a user can fix; the message says what and where."""
-
-
-class ConfigError(SkinbenchError):
-    """The suite names something that does not exist or is malformed."""
-
-
-class DataError(SkinbenchError):
-    """One or more problems in a dataset; ``problems`` lists every one found."""
-
-    def __init__(self, problems: Sequence[str] | str):
-        # A single string is one problem: this is also how pickling (DataLoader workers) rebuilds the error.
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("\n".join(f"- {p}" for p in self.problems))
-
-
-class PluginError(SkinbenchError):
-    """A plugin failed inside one cell; the runner records it and moves on."""
 
 
 class PluginParams(BaseModel):
