@@ -5,7 +5,7 @@ The population: two balanced classes whose 64-d embeddings differ by ``--shift``
 one image per patient (the simulation of tests/test_learning_curves.py). The truth at n training patients is a
 Monte-Carlo mean over ``--truth-draws`` training sets of n patients drawn from the population, each fitted by the
 same logreg head with the same patient-grouped validation fold, scored on 4,000 fresh patients. Each experiment
-runs the real pipeline (``run_suite``: 5-fold cv, a learning-curve point, 3 draws) on ``--patients`` patients and
+runs the real pipeline (``run_suite``: 5-fold cv, a learning-curve point, ``--draws`` draws) on ``--patients`` patients and
 asks whether the point's interval covers the truth at that point's mean training size (rounded) and whether the
 full-data interval covers the truth at the full training size.
 
@@ -58,7 +58,7 @@ def truth(n: int, shift: float, draws: int, rng: np.random.Generator) -> float:
     return float(np.mean(values))
 
 
-def experiment(root: Path, rng: np.random.Generator, patients: int, shift: float) -> pd.DataFrame:
+def experiment(root: Path, rng: np.random.Generator, patients: int, shift: float, draws: int) -> pd.DataFrame:
     x, y = draw_patients(rng, patients, shift)
     folder = root / "images"
     folder.mkdir(parents=True)
@@ -74,7 +74,7 @@ def experiment(root: Path, rng: np.random.Generator, patients: int, shift: float
              "backbones": [{"name": "precomputed", "params": {"file": str(root / "embeddings.npz")}}],
              "augmenters": ["none"], "heads": [{"name": "logreg", "params": {"tune_threshold": False}}],
              "protocol": {"scheme": "cv", "folds": 5, "seeds": [0], "dummy_draws": 50,
-                          "train_fractions": [FRACTION], "curve_draws": 3}}
+                          "train_fractions": [FRACTION], "curve_draws": draws}}
     run_suite(suite, root / "run", cache_dir=root / "cache")
     points = learning_curves(read_results(root / "run"), n_boot=1000).points
     return points[points["head"] == "logreg"]
@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=150)
     parser.add_argument("--shift", type=float, default=0.25)
     parser.add_argument("--truth-draws", type=int, default=300)
+    parser.add_argument("--draws", type=int, default=5, help="subsample draws per point (protocol.curve_draws)")
     args = parser.parse_args()
     rng = np.random.default_rng(2026)
     n_train = args.patients - args.patients // 5
@@ -95,7 +96,7 @@ def main() -> None:
     covered = {point: [] for point in sizes}
     for e in range(args.experiments):
         with tempfile.TemporaryDirectory() as tmp:
-            points = experiment(Path(tmp), rng, args.patients, args.shift).set_index("point")
+            points = experiment(Path(tmp), rng, args.patients, args.shift, args.draws).set_index("point")
         for point in sizes:
             low, high = points.loc[point, ["macro_f1_ci_low", "macro_f1_ci_high"]]
             covered[point].append(low <= truths[point] <= high)
