@@ -131,7 +131,7 @@ def _simulated(tmp_path, n_patients=150, dim=64, shift=0.25):
             "backbones": [{"name": "precomputed", "params": {"file": str(tmp_path / "embeddings.npz")}}],
             "augmenters": ["none"], "heads": [{"name": "logreg", "params": {"tune_threshold": False}}],
             "protocol": {"scheme": "cv", "folds": 5, "seeds": [0], "dummy_draws": 100,
-                         "train_fractions": [0.03, 0.06], "curve_draws": 3}}
+                         "train_fractions": [0.03, 0.06], "curve_draws": 5}}
 
 
 @pytest.mark.slow
