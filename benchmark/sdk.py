@@ -48,7 +48,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "skinbench.configuration.suite": ("read_yaml_mapping",),
     "skinbench.torch_backbone": ("PoolName", "TorchBackbone", "TorchParams", "timm_pool"),
     "skinbench.torch_modules": ("ImageTower", "PooledFeatures"),
-    "skinbench.text_backbone": ("VisionLanguageBackbone", "folder_identity"),
+    "skinbench.text_backbone": ("LOCAL_HINT", "Preset", "VisionLanguageBackbone", "folder_identity"),
 }
 """Where each name lives. Names are imported on first use (PEP 562), so registering plugins or
 reading their parameters imports neither torch nor scikit-learn (the modules import those where they compute)."""
@@ -58,7 +58,8 @@ __all__ = [
     "SAMPLE_COLUMNS", "SUBGROUP_COLUMNS", "Augmenter", "Backbone", "ConfigError", "DataError", "Dataset", "Head",
     "Part", "Plugin", "PluginError", "PluginMeta", "PluginParams", "Prediction", "SkinbenchError", "Task",
     "TrainableBackbone", "label_key", "hookimpl",
-    "ClassNames", "ClassPrompts", "ImageTower", "TextBackbone", "VisionLanguageBackbone", "class_embeddings",
+    "ClassNames", "ClassPrompts", "ImageTower", "LOCAL_HINT", "Preset", "TextBackbone", "VisionLanguageBackbone",
+    "class_embeddings",
     "folder_identity", "prompts_digest", "read_prompts", "unit_rows",
     "image_problem", "jpeg_bytes", "load_rgb", "load_uint8", "rgb_tensor",
     "DeviceName", "PrecisionName", "autocast", "cpu_threads", "device_type", "precision_label", "precision_name",

@@ -8,11 +8,13 @@ embeddings of :meth:`VisionLanguageBackbone.embed_text` live in the same space.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
 
 import numpy as np
 
+from skinbench.api import PluginMeta
 from skinbench.hashing import file_digest
 from skinbench.torch_backbone import TorchBackbone
 
@@ -21,17 +23,34 @@ if TYPE_CHECKING:
 
 TEXT_BATCH = 64
 """Texts per forward pass: prompt ensembles are a few hundred short texts at most."""
+LOCAL_HINT = ("Download the repo where the hub is reachable (huggingface_hub.snapshot_download) and set 'model' "
+              "to its folder")
+"""What an offline user is told when a hub model is not on disk."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named model: where it loads from, and its licence, citation and pretraining data."""
+
+    model: str
+    meta: PluginMeta
 
 
 class VisionLanguageBackbone(TorchBackbone):
     """Base of CLIP-style backbones; subclasses load the model and say how it tokenizes and encodes text."""
 
     transient = ("_model", "_text")
+    presets: ClassVar[dict[str, Preset]] = {}
+    """Names a user may give as ``model``; an instance of a preset carries the preset's ``meta``."""
 
     def __init__(self, **overrides: Any):
         super().__init__(**overrides)
         self._text = None
         self._text_memo: dict[str, np.ndarray] = {}
+        preset = self.presets.get(self.config["model"])
+        if preset is not None:
+            self.meta = preset.meta  # the preset's licence, citation and pretraining data, for this instance
+        self.source = preset.model if preset else self.config["model"]
 
     def logit_scale(self) -> float:
         """The loaded model's learned ``exp(logit_scale)``."""

@@ -40,6 +40,7 @@ from .stats import (
     predictions_file,
     task_plan,
 )
+from .layout import flat_keys
 from .tables import read_results
 
 LABELS = ["dataset", "task", "backbone_label", "augmenter_label", "head_label"]
@@ -181,12 +182,12 @@ def _identity_differences(a: Run, b: Run, row_a: pd.Series, row_b: pd.Series) ->
     if fingerprints[0] != fingerprints[1]:
         found.append(f"data fingerprint: {fingerprints[0]} → {fingerprints[1]}")
     for column, key in KINDS.items():
-        ids = [_flat((_entry(run, key, str(row[column])) or {}).get("identity") or {})
+        ids = [flat_keys((_entry(run, key, str(row[column])) or {}).get("identity") or {})
                for run, row in ((a, row_a), (b, row_b))]
         for name in sorted(set(ids[0]) | set(ids[1])):
             if name != "digest" and ids[0].get(name) != ids[1].get(name):
                 found.append(f"{key[:-1]} {name}: {_short(ids[0].get(name))} → {_short(ids[1].get(name))}")
-    protocol = [_flat(run.suite.get("protocol") or {}) for run in (a, b)]
+    protocol = [flat_keys(run.suite.get("protocol") or {}) for run in (a, b)]
     found += [f"protocol {k}: {_short(protocol[0].get(k))} → {_short(protocol[1].get(k))}"
               for k in sorted(set(protocol[0]) | set(protocol[1])) if protocol[0].get(k) != protocol[1].get(k)]
     return "; ".join(found) or "the cell ids differ but suite.yaml records no difference (core code or protocol)"
@@ -201,14 +202,6 @@ def _entry(run: Run, key: str, label: str) -> dict | None:
     return next((e for e in run.suite.get(key) or [] if str(e.get("label")) == label), None)
 
 
-def _flat(mapping: dict, prefix: str = "") -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, value in mapping.items():
-        if isinstance(value, dict) and value:
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _short(value: object) -> str:

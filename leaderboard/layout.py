@@ -28,3 +28,14 @@ class Report:
     sections: list[Section]
     warnings: list[str]
     frame: pd.DataFrame
+
+
+def flat_keys(mapping: dict, prefix: str = "") -> dict[str, object]:
+    """``{"weights": {"sha256": …}}`` as ``{"weights.sha256": …}``: one line per resolved artefact."""
+    out: dict[str, object] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict) and value:
+            out.update(flat_keys(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

@@ -30,6 +30,7 @@ from .content import (
     task_pages,
 )
 from ..curves import label_efficiency_table
+from ..layout import flat_keys
 from .audit import audit_section
 from .figures import task_figures
 from .names import slug, without_local_paths
@@ -285,19 +286,10 @@ def _plugins(run: Run) -> list[dict]:
                         "package": identity.get("package", ""), "version": identity.get("version", ""),
                         "code": identity.get("code", ""), "digest": identity.get("digest", ""),
                         "artefacts": sorted((k, without_local_paths(str(v)))
-                                            for k, v in _flat(identity.get("artefacts") or {}).items())})
+                                            for k, v in flat_keys(identity.get("artefacts") or {}).items())})
     return out
 
 
-def _flat(mapping: dict, prefix: str = "") -> dict[str, object]:
-    """``{"weights": {"sha256": …}}`` as ``{"weights.sha256": …}``: one line per resolved artefact."""
-    out: dict[str, object] = {}
-    for key, value in mapping.items():
-        if isinstance(value, dict) and value:
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _version() -> str:

@@ -20,7 +20,9 @@ from skinbench.sdk import (
     hookimpl,
     hub_file,
     hub_snapshot,
+    LOCAL_HINT,
     PluginMeta,
+    Preset,
     TorchParams,
     VisionLanguageBackbone,
 )
@@ -34,15 +36,13 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
 """PIL resampling codes of ``preprocessor_config.json`` that skinbench's preprocessing reproduces."""
 PRESETS = {
-    "monet": ("suinleelab/monet", PluginMeta(
+    "monet": Preset("suinleelab/monet", PluginMeta(
         license="see the model card (not stated in skinbench)",
         citation="Kim et al., Transparent medical image AI via an image-text foundation model grounded in medical "
                  "literature, Nature Medicine 2024",
         pretraining_data=["105,550 dermatology images paired with text from PubMed articles and medical textbooks"],
         url="https://huggingface.co/suinleelab/monet")),
 }
-LOCAL_HINT = ("Download the repo where the hub is reachable (huggingface_hub.snapshot_download) and set 'model' "
-              "to its folder")
 
 
 class HfClipBackbone(VisionLanguageBackbone):
@@ -59,15 +59,12 @@ class HfClipBackbone(VisionLanguageBackbone):
             "citation": "Radford et al., Learning Transferable Visual Models From Natural Language Supervision "
                         "(ICML 2021); Wolf et al., Transformers (EMNLP 2020)"}
     transient = ("_model", "_text", "_clip", "_tokenizer")
+    presets = PRESETS
 
     def __init__(self, **overrides: Any):
         super().__init__(**overrides)
         self._clip = self._tokenizer = None
         self._folder: Path | None = None
-        preset = PRESETS.get(self.config["model"])
-        if preset is not None:
-            self.meta = preset[1]  # the preset's licence, citation and pretraining data, for this instance
-        self.source = preset[0] if preset else self.config["model"]
 
     def folder(self) -> Path:
         if self._folder is None:

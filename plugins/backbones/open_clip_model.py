@@ -10,7 +10,6 @@ own preprocessing (``preprocess_cfg``) and tokenizer are used. Image embeddings 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,9 @@ from skinbench.sdk import (
     hookimpl,
     hub_file,
     hub_snapshot,
+    LOCAL_HINT,
     PluginMeta,
+    Preset,
     TorchParams,
     VisionLanguageBackbone,
 )
@@ -36,12 +37,6 @@ WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetens
 """open_clip's own order of preference in a folder (``_find_checkpoint_in_dir``); the first one found is loaded."""
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
                    "merges.txt", "spiece.model")
-
-
-@dataclass(frozen=True)
-class Preset:
-    model: str
-    meta: PluginMeta
 
 
 PRESETS = {
@@ -64,8 +59,6 @@ PRESETS = {
         pretraining_data=["PMC-15M (15M figure-caption pairs from PubMed Central articles)"],
         url="https://huggingface.co/microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224")),
 }
-LOCAL_HINT = ("Download the repo where the hub is reachable (huggingface_hub.snapshot_download) and set 'model' "
-              "to its folder")
 
 
 class OpenClipBackbone(VisionLanguageBackbone):
@@ -85,14 +78,11 @@ class OpenClipBackbone(VisionLanguageBackbone):
                         "Natural Language Supervision (ICML 2021)"}
 
     transient = ("_model", "_text", "_clip", "_tokenizer")
+    presets = PRESETS
 
     def __init__(self, **overrides: Any):
         super().__init__(**overrides)
         self._clip = self._tokenizer = None
-        preset = PRESETS.get(self.config["model"])
-        if preset is not None:
-            self.meta = preset.meta  # the preset's licence, citation and pretraining data, for this instance
-        self.source = preset.model if preset else self.config["model"]
         self._folder: Path | None = None
         if self._architecture() and not self.config["weights"]:
             raise ConfigError(f"backbone 'open-clip': architecture '{self.source}' needs 'weights' (a checkpoint "
