@@ -9,7 +9,7 @@ from skinbench.vocabulary import MISSING, format_interval, format_number
 
 from .figures import learning_curve, save
 from .layout import Report, Section, Table
-from .stats import N_BOOT
+from .stats import ALPHA, N_BOOT
 from .stats.curves import CurveStats
 
 MORE_DATA_TEXT = {"helps": "more data helps", "no_difference": "no difference", "hurts": "more data hurts"}
@@ -17,9 +17,10 @@ MORE_DATA_TEXT = {"helps": "more data helps", "no_difference": "no difference", 
 
 def curve_caption(n_boot: int) -> str:
     return (f"Macro-F1 at each training size with its 95% patient-bootstrap interval ({n_boot} resamples of the "
-            "test patients, which never change along a curve; each point averages its seeds, subsample draws and "
-            "folds). Column headers give the point and its mean training patients. AULC: the mean macro-F1 over "
-            "the curve's range of log training patients, with its interval. 'Tied with full data from': the "
+            "test patients, which never change along a curve, widened by the variance between subsample draws; "
+            "each point averages its seeds, draws and folds). Column headers give the point and its mean training "
+            "patients. 'Above chance at': the points whose Δ vs the best dummy is > 0 after Holm over every "
+            "configuration and point. AULC: the mean macro-F1 over the curve's range of log training patients, with its interval. 'Tied with full data from': the "
             "smallest size whose macro-F1 a paired one-sided test cannot put below full data's (Holm over the "
             "curve's points; not a proof of equality). 'Last step': the paired Δ between the two largest sizes, "
             "Holm-corrected over both directions and every configuration.")
@@ -45,6 +46,8 @@ def label_efficiency_table(curves: CurveStats, dataset: str, digits: int, n_boot
             row[header] = (format_interval(by_point.loc[point, "macro_f1"], by_point.loc[point, "macro_f1_ci_low"],
                                            by_point.loc[point, "macro_f1_ci_high"], digits)
                            if point in by_point.index else MISSING)
+        above = curve.loc[curve.get("p_vs_best_dummy_holm", pd.Series(dtype=float)) < ALPHA, "point"]
+        row["above chance at"] = ", ".join(p for p in sizes.index if p in set(above)) or "none"
         if cell in summary.index:
             s = summary.loc[cell]
             row["AULC"] = format_interval(s["aulc"], s["aulc_ci_low"], s["aulc_ci_high"], digits)
@@ -57,15 +60,19 @@ def label_efficiency_table(curves: CurveStats, dataset: str, digits: int, n_boot
 
 
 def chance_table(curves: CurveStats, dataset: str, digits: int) -> Table | None:
-    """The stratified dummy's macro-F1 at each point: the chance line of the curves."""
+    """The best dummy's macro-F1 at each point (which dummy, in brackets): the chance line of the curves."""
     points = curves.points[(curves.points["dataset"] == dataset)
-                           & (curves.points["head"].astype(str) == "dummy:stratified")] if not curves.empty else None
+                           & curves.points["head"].astype(str).str.startswith("dummy:")] if not curves.empty else None
     if points is None or points.empty:
         return None
-    frame = points.pivot_table(index="task", columns="point", values="macro_f1", sort=False).map(
-        lambda v: format_number(v, digits)).reset_index()
+    best = points.sort_values("macro_f1").groupby(["task", "point"], sort=False).tail(1)
+    best = best.assign(text=[f"{format_number(v, digits)} ({h.removeprefix('dummy:')})"
+                             for v, h in zip(best["macro_f1"], best["head"])])
+    order = list(pd.unique(points.sort_values("n_train_patients")["point"]))
+    frame = best.pivot(index="task", columns="point", values="text").reindex(columns=order).reset_index()
     return Table(title="Label efficiency: chance line",
-                 caption="Macro-F1 of the stratified dummy trained on each point's first subsample draw.", frame=frame)
+                 caption="Macro-F1 of the best dummy (most-frequent, uniform or stratified, chosen on the point "
+                         "estimate) trained on each point's first subsample draw.", frame=frame.fillna(MISSING))
 
 
 def curves_report(curves: CurveStats, digits: int = 2, n_boot: int = N_BOOT) -> Report:

@@ -167,7 +167,7 @@ def blob_plot(frequencies: pd.DataFrame, ranks: pd.DataFrame, title: str) -> Fig
 @plain_text
 def learning_curve(points: pd.DataFrame, title: str, no_labels: frozenset[str] = frozenset()) -> Figure:
     """Macro-F1 against training patients (log axis) of one task: a line per configuration with its 95% band,
-    and the stratified dummy's macro-F1 at each size as the dashed chance line.
+    and the best dummy's macro-F1 at each size (most-frequent, uniform or stratified) as the dashed chance line.
 
     ``points`` is one task's rows of :class:`skinbench.leaderboard.stats.curves.CurveStats.points`. Heads
     labelled in ``no_labels`` train on no labelled image (zero-shot): drawn dotted, the curve's 0-label start."""
@@ -183,10 +183,11 @@ def learning_curve(points: pd.DataFrame, title: str, no_labels: frozenset[str] =
                   linestyle=":" if zero_shot else "-", label=f"{label} (no labelled images)" if zero_shot else label)
         axes.fill_between(curve["n_train_patients"], curve["macro_f1_ci_low"], curve["macro_f1_ci_high"],
                           color=colour, alpha=0.15, linewidth=0)
-    chance = points[points["head"].astype(str) == "dummy:stratified"].sort_values("n_train_patients")
+    dummies = points[points["head"].astype(str).str.startswith("dummy:")]
+    chance = dummies.groupby("n_train_patients")["macro_f1"].max().sort_index()
     if len(chance):
-        axes.plot(chance["n_train_patients"], chance["macro_f1"], color="black", linestyle="--", linewidth=1,
-                  label="chance (stratified dummy)")
+        axes.plot(chance.index, chance.to_numpy(), color="black", linestyle="--", linewidth=1,
+                  label="chance (best dummy)")
     axes.set_xscale("log")
     sizes = np.unique(np.round(points["n_train_patients"].to_numpy(float), 1))
     axes.set_xticks(sizes, [format(v, ".0f") if v == round(v) else format(v, ".1f") for v in sizes])

@@ -144,7 +144,7 @@ def test_the_curve_rises_where_data_helps_and_stays_at_chance_on_a_null_task(tmp
     assert signal["more_data_ci_low"] > 0 and signal["more_data"] == "helps"
     null = models.loc["null"]
     assert (null["delta_vs_stratified_ci_low"] < 0).all() and (null["delta_vs_stratified_ci_high"] > 0).all()
-    assert (null["p_vs_stratified_holm"] >= 0.05).all()
+    assert (null["p_vs_stratified_holm"] >= 0.05).all() and (null["p_vs_best_dummy_holm"] >= 0.05).all()
 
 
 @pytest.mark.slow
