@@ -185,28 +185,30 @@ def run_leaderboard(out: Path, fmt: str) -> tuple[str, list[str], list[str]]:
     while nothing it reads has changed, so a rerun of a finished suite recomputes no bootstrap."""
     from skinbench.record.rendered import keep_report, kept_report, report_key
 
-    key = report_key(out, fmt)
+    key = report_key(out)
     kept = kept_report(out, key)
-    if kept is not None:
-        return kept["text"], [str(out / name) for name in kept["wrote"]], kept["notes"]
+    if kept is not None and fmt in kept.get("texts", {}):
+        return kept["texts"][fmt], [str(out / name) for name in kept["wrote"]], kept["notes"]
     from skinbench.atomic import atomic_write
     from skinbench.leaderboard import build_report, read_results, render_report
+    from skinbench.leaderboard.render import FORMATS
     from .leaderboard.plots import PLOT_CAPTION
     from .leaderboard.render import html_figures
 
     rows = read_results(out)
     report = build_report(rows)  # one bootstrap serves the page, the terminal and the chart
     figures = html_figures(rows, out)  # the chart is drawn once: embedded in the page and saved as PNG
-    (out / "leaderboard.html").write_text(render_report(report, "html", figures), encoding="utf-8")
-    text = render_report(report, fmt, figures if fmt == "html" else []) if fmt != "none" else ""
+    texts = {name: render_report(report, name, figures if name == "html" else []) for name in FORMATS}
+    texts["none"] = ""
+    (out / "leaderboard.html").write_text(texts["html"], encoding="utf-8")
     wrote, notes = [out / "leaderboard.html"], []
     chart = next((png for caption, png in figures if caption == PLOT_CAPTION and png), None)
     if chart is not None:
         wrote.append(atomic_write(out / "macro_f1.png", lambda fh: fh.write(chart)))
     else:
         notes.append("skinbench: no chart: nothing to plot: no successful non-dummy run in the results")
-    keep_report(out, key, text, [path.name for path in wrote], notes)
-    return text, [str(path) for path in wrote], notes
+    keep_report(out, key, texts, [path.name for path in wrote], notes)
+    return texts[fmt], [str(path) for path in wrote], notes
 
 
 def failure_summary(failed) -> str:

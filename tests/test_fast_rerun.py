@@ -88,17 +88,16 @@ def test_the_report_key_follows_every_input(tmp_path):
               "predictions/c_s0.parquet": "x"}
     for name, text in inputs.items():
         (run / name).write_text(text)
-    key = report_key(run, "markdown")
-    assert report_key(run, "markdown") == key
-    assert report_key(run, "latex") != key
+    key = report_key(run)
+    assert report_key(run) == key
     for name in inputs:
         path = run / name
         stat = path.stat()
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
         if name.startswith("predictions/"):
-            assert report_key(run, "markdown") != key, name  # a rewritten prediction file
+            assert report_key(run) != key, name  # a rewritten prediction file
         path.write_text(path.read_text() + " ")
-        changed = report_key(run, "markdown")
+        changed = report_key(run)
         assert changed != key, name
         key = changed
 
@@ -119,6 +118,8 @@ def test_a_finished_run_reuses_its_leaderboard_until_a_result_changes(tmp_path, 
     assert main(["run", str(suite), "--out", str(out), "--no-progress"]) == 0
     rerun = capsys.readouterr().out
     assert computed == [] and rerun.split("\n", 2)[2] == first.split("\n", 2)[2]  # all but the timing line
+    assert main(["run", str(suite), "--out", str(out), "--no-progress", "--format", "latex"]) == 0
+    assert computed == [] and "\\begin{tabular}" in capsys.readouterr().out  # another format: kept too
 
     (out / "leaderboard.html").unlink()  # a file it wrote is gone: computed again
     assert main(["run", str(suite), "--out", str(out), "--no-progress"]) == 0

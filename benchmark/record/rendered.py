@@ -3,8 +3,8 @@
 A rerun of a finished suite computes no cell; without this it would still redo the patient bootstrap and
 redraw the chart to print the same page. The key covers every input of the report: the result rows, the
 suite and split files, the generation log and strip, each prediction file's (name, size, mtime), the
-source files of skinbench's core and leaderboard packages (size, mtime: any edit recomputes) and the
-printed format. A changed input is a new key, so the report is computed afresh; deleting
+source files of skinbench's core and leaderboard packages (size, mtime: any edit recomputes). The text of
+every format is kept, so a rerun with another ``--format`` reuses it too. A changed input is a new key, so the report is computed afresh; deleting
 ``leaderboard.html`` or the chart does the same.
 """
 from __future__ import annotations
@@ -22,9 +22,9 @@ READ_WHOLE = ("results.jsonl", "results.csv", "suite.yaml", "generation_log.csv"
 """Small inputs hashed by content (the runner rewrites ``suite.yaml`` on every run, with the same bytes)."""
 
 
-def report_key(run_dir: Path, fmt: str) -> str:
-    """Digest of everything :func:`skinbench.leaderboard.build_report` and the chart read, plus ``fmt``."""
-    h = hashlib.sha256(f"{skinbench.__version__}\0{fmt}\0".encode())
+def report_key(run_dir: Path) -> str:
+    """Digest of everything :func:`skinbench.leaderboard.build_report` and the chart read."""
+    h = hashlib.sha256(f"{skinbench.__version__}\0".encode())
     for name in READ_WHOLE:
         path = run_dir / name
         h.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b"-") + b"\0")
@@ -48,8 +48,8 @@ def _stats(root: Path) -> bytes:
 
 
 def kept_report(run_dir: Path, key: str) -> dict | None:
-    """The kept record (``text``, ``wrote``: file names in ``run_dir``, ``notes``) when its key matches and
-    the files it wrote still exist."""
+    """The kept record (``texts``: format -> printed text, ``wrote``: file names in ``run_dir``, ``notes``) when
+    its key matches and the files it wrote still exist."""
     try:
         kept = json.loads((run_dir / KEPT).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -61,11 +61,11 @@ def kept_report(run_dir: Path, key: str) -> dict | None:
     return kept
 
 
-def keep_report(run_dir: Path, key: str, text: str, wrote: list[str], notes: list[str]) -> None:
+def keep_report(run_dir: Path, key: str, texts: dict[str, str], wrote: list[str], notes: list[str]) -> None:
     """Record what was printed and written, for the next rerun (never fatal: it only saves time)."""
     from skinbench.atomic import atomic_write_text
 
     try:
-        atomic_write_text(run_dir / KEPT, json.dumps({"key": key, "text": text, "wrote": wrote, "notes": notes}))
+        atomic_write_text(run_dir / KEPT, json.dumps({"key": key, "texts": texts, "wrote": wrote, "notes": notes}))
     except OSError:
         pass
