@@ -99,8 +99,8 @@ def _points(rows: pd.DataFrame, boots: dict[str, CellDraws], alpha: float) -> pd
         n_train_patients=("n_train_patients", "mean"), n_train_images=("n_train", "mean"),
         draws=("draw", "nunique"), head=("head", "first"),
         **{label: (label, "first") for label in CONFIG_LABELS}, dataset=("dataset", "first"), task=("task", "first"))
-    dummies = dict(zip(rows.loc[rows["head"].isin(DUMMY_HEADS), "head"], rows.loc[rows["head"].isin(DUMMY_HEADS),
-                                                                                   "cell_id"]))
+    dummy_rows = rows[rows["head"].isin(DUMMY_HEADS)]
+    dummies = dict(zip(dummy_rows["head"], dummy_rows["cell_id"]))
     out = []
     for (cell, point), size in sizes.iterrows():
         draws = boots.get(cell + SEPARATOR + point)
